@@ -1,0 +1,32 @@
+# The two commands of the README:   make demo   and   make test
+# Everything runs inside .venv, created on first use from PyPI (no system packages needed).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+MODEL  ?= models/tfc_w1a1_in1_classic.onnx
+
+.PHONY: setup demo test lint clean
+
+$(BIN)/bnnhw: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/bnnhw
+
+# ONNX -> IR -> golden model, checked against qonnx execute_onnx on the full test split.
+demo: setup
+	$(BIN)/bnnhw inspect $(MODEL)
+	$(BIN)/bnnhw evaluate $(MODEL) --reference
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

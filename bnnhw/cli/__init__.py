@@ -1,0 +1,1 @@
+"""The `bnnhw` command line."""

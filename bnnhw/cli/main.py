@@ -1,0 +1,152 @@
+"""`bnnhw VERB ...`: argument parsing, dispatch, and the one place errors become messages.
+
+A BnnhwError is the user's to fix: one line on stderr, exit status 2. Anything else is a
+bug in bnnhw: one line saying so, exit status 1, the traceback only with BNNHW_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+
+import numpy as np
+
+from bnnhw.errors import BnnhwError, InputError
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+
+def _load(model: str):
+    import bnnhw
+
+    return bnnhw.load(model)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from bnnhw.reports import summary
+
+    print(summary(_load(args.model)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from bnnhw import golden
+    from bnnhw.cli.files import load_array, writable
+
+    out = writable(args.output, args.force)
+    net = _load(args.model)
+    x = load_array(args.inputs)
+    golden.check_inputs(net.input, x, what=str(args.inputs))
+    result = golden.scores(net, x) if args.scores else golden.predict(net, x)
+    np.save(out, result)
+    what = "integer scores" if args.scores else "class indices"
+    print(f"wrote {len(result)} {what} to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bnnhw import datasets, golden
+
+    net = _load(args.model)
+    name = args.dataset or {784: "mnist", 64: "digits"}.get(net.input.size)
+    if name is None:
+        raise InputError(
+            f"{args.model}: input of {net.input.size} values matches no bundled data set; "
+            "pass --dataset mnist|digits"
+        )
+    if name == "mnist":
+        folder = args.data_dir or datasets.default_mnist_folder()
+        if folder is None:
+            raise InputError("no MNIST folder found; pass --data-dir or set BNNHW_MNIST")
+        images, labels = datasets.load_mnist(folder, split="test")
+        x = datasets.mnist_to_float(images)
+    else:
+        _, _, x, labels = datasets.load_digits_split()
+    if args.limit:
+        x, labels = x[: args.limit], labels[: args.limit]
+    x = x.reshape(len(x), *net.input.shape)
+    start = time.perf_counter()
+    classes = golden.predict(net, x)
+    seconds = time.perf_counter() - start
+    accuracy = float(np.mean(classes == labels))
+    print(f"{name} test split: {len(x)} frames")
+    print(f"golden model: accuracy {accuracy:.2%}, {len(x) / seconds:,.0f} frames/s")
+    if args.reference:
+        from bnnhw.frontend.reference import ReferenceExecutor
+
+        start = time.perf_counter()
+        outputs = ReferenceExecutor(args.model)(x)
+        seconds = time.perf_counter() - start
+        same = int(np.sum(np.argmax(outputs, axis=1) == classes))
+        error = float(np.max(np.abs(golden.float_outputs(net, x) - outputs), initial=0))
+        print(
+            f"reference (qonnx execute_onnx): {same}/{len(x)} same class, max |float "
+            f"output - golden| = {error:.3g}, {len(x) / seconds:,.0f} frames/s"
+        )
+        if same != len(x):
+            print("MISMATCH: the golden model disagrees with the ONNX graph", file=sys.stderr)
+            return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bnnhw",
+        description="Binary neural networks from ONNX/QONNX to bit-exact hardware.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    model_help = "an .onnx/QONNX file or a folder holding a saved bnnhw IR"
+
+    p = verbs.add_parser("inspect", help="print what the importer understood")
+    p.add_argument("model", help=model_help)
+    p.set_defaults(func=cmd_inspect)
+
+    p = verbs.add_parser("predict", help="classify frames with the golden model (no hardware)")
+    p.add_argument("model", help=model_help)
+    p.add_argument("inputs", help=".npy array (N, *input shape), float32, as the graph takes it")
+    p.add_argument("-o", "--output", required=True, help=".npy file to write")
+    p.add_argument("--scores", action="store_true", help="write integer scores, not classes")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.set_defaults(func=cmd_predict)
+
+    p = verbs.add_parser(
+        "evaluate", help="accuracy on a bundled data set; --reference checks against ONNX"
+    )
+    p.add_argument("model", help=model_help)
+    p.add_argument("--dataset", choices=["mnist", "digits"], help="default: from input size")
+    p.add_argument("--data-dir", help="MNIST folder (IDX files, gzip or not)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N test frames")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run qonnx execute_onnx on the graph and compare every frame",
+    )
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BnnhwError as exc:
+        print(f"bnnhw: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("bnnhw: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("BNNHW_DEBUG"):
+            traceback.print_exc()
+        reason = " ".join(str(exc).split())[:200]
+        print(
+            f"bnnhw: internal error: {type(exc).__name__}: {reason} (a bug in bnnhw; rerun "
+            "with BNNHW_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG

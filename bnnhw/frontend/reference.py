@@ -1,0 +1,55 @@
+"""The reference: run the original graph with qonnx's node-by-node executor.
+
+This is what "agrees with the model" means in bnnhw: the golden model must give the same
+argmax (and, mapped back, the same float outputs) as ``qonnx.core.onnx_exec.execute_onnx``
+on the user's file. Exported graphs usually fix the batch size to 1, so the graph is
+re-batched with qonnx's ChangeBatchSize and run in chunks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.transformation.change_batchsize import ChangeBatchSize
+from qonnx.transformation.general import RemoveStaticGraphInputs
+from qonnx.transformation.infer_shapes import InferShapes
+
+from bnnhw.frontend.reader import read_model
+
+
+class ReferenceExecutor:
+    """Runs one ONNX file on batches of frames, caching the re-batched graph."""
+
+    def __init__(self, path: str | Path, chunk: int = 1000) -> None:
+        self.model = read_model(Path(path))
+        self.chunk = chunk
+        self._by_batch: dict[int, ModelWrapper] = {}
+
+    def _graph(self, batch: int) -> ModelWrapper:
+        if batch not in self._by_batch:
+            wrapper = ModelWrapper(self.model.SerializeToString())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wrapper = wrapper.transform(RemoveStaticGraphInputs())
+                wrapper = wrapper.transform(ChangeBatchSize(batch))
+                wrapper = wrapper.transform(InferShapes())
+            self._by_batch[batch] = wrapper
+        return self._by_batch[batch]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Float32 outputs of the graph for frames ``x`` of shape (N, *input shape)."""
+        x = np.asarray(x, dtype=np.float32)
+        outputs = []
+        for start in range(0, len(x), self.chunk):
+            block = x[start : start + self.chunk]
+            wrapper = self._graph(len(block))
+            in_name, out_name = wrapper.graph.input[0].name, wrapper.graph.output[0].name
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = execute_onnx(wrapper, {in_name: block})[out_name]
+            outputs.append(np.asarray(result).reshape(len(block), -1))
+        return np.concatenate(outputs)

@@ -1,0 +1,167 @@
+"""The golden model: integer, bit-packed inference on a folded Network.
+
+This is the reference the hardware is compared with, so it computes what the hardware
+computes, the same way: XNOR/popcount on 64-bit words for binary layers, bit-plane
+popcounts for an n-bit first layer, integer threshold compares, integer scores, argmax
+with ties going to the lowest class index.
+
+Speed: a neuron with direction -1 (``acc <= t``) is evaluated as ``-acc >= -t`` with its
+weight row inverted, so every neuron is one compare; a binary layer compares the number of
+disagreeing bits with a per-neuron bound directly. Frames go in cache-sized blocks, spread
+over the CPU's cores (NumPy releases the GIL inside its loops).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from bnnhw.errors import BnnhwError
+from bnnhw.golden.bits import pack_bits, unpack_bits
+from bnnhw.golden.encode import encode_inputs
+from bnnhw.ir import Layer, Network
+
+BLOCK = 512  # frames per block: the (frames x neurons) uint64 work array stays in L2
+THREADS = os.cpu_count() or 1
+
+
+def _count(op: np.ufunc, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(N, W) and (M, W) uint64 -> (N, M) popcount of ``op(x, w)`` summed over words."""
+    buf = np.empty((x.shape[0], w.shape[0]), np.uint64)
+    if x.shape[1] == 1:
+        op(x[:, 0, None], w[None, :, 0], out=buf)
+        return np.bitwise_count(buf)
+    count = np.zeros(buf.shape, np.uint16)
+    for k in range(x.shape[1]):
+        op(x[:, k, None], w[None, :, k], out=buf)
+        count += np.bitwise_count(buf)
+    return count
+
+
+class _PackedLayer:
+    """A layer prepared once: packed (direction-normalised) weights and integer bounds."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        flip = np.zeros(layer.neurons, bool)
+        if not layer.is_output:
+            flip = layer.directions < 0
+            self.threshold = np.where(flip, -layer.thresholds, layer.thresholds)
+            # binary input: acc = n - 2 * mismatches >= t  <=>  mismatches <= (n - t) // 2
+            bound = np.clip((layer.fan_in - self.threshold) // 2, -1, layer.fan_in)
+            self.max_mismatch = bound.astype(np.int32)
+        self.words = pack_bits(np.where(flip[:, None], 1 - layer.weights, layer.weights))
+        if layer.in_bits > 1:
+            self._prepare_planes()
+
+    def _prepare_planes(self) -> None:
+        lo, hi = self.layer.in_range
+        self.plane_bits = max(int(hi).bit_length(), int(-lo - 1).bit_length()) + (lo < 0)
+        self.signed = lo < 0
+
+    def _nbit_acc(self, codes: np.ndarray) -> np.ndarray:
+        """Bit-serial dot product of integer codes with +-1 weights.
+
+        With w = 2b - 1 and plane k of the codes' two's complement, sum_i w_i c_ik is
+        2 * popcount(b & plane) - popcount(plane); plane k weighs 2^k, the sign plane of a
+        signed code weighs -2^(bits-1).
+        """
+        unsigned = codes & ((1 << self.plane_bits) - 1)
+        weighted = np.zeros((len(codes), self.layer.neurons), np.int32)
+        ones = np.zeros((len(codes), 1), np.int32)
+        term = np.empty_like(weighted)
+        for k in range(self.plane_bits):
+            plane = pack_bits((unsigned >> k) & 1)
+            weight = -(1 << k) if (self.signed and k == self.plane_bits - 1) else 1 << k
+            np.multiply(_count(np.bitwise_and, plane, self.words), np.int32(weight), out=term)
+            weighted += term
+            ones[:, 0] += weight * np.bitwise_count(plane).sum(axis=1, dtype=np.int32)
+        return 2 * weighted - ones
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Packed bits (binary input) or codes (n-bit input) -> packed bits or scores."""
+        layer = self.layer
+        if layer.in_bits == 1:
+            mismatches = _count(np.bitwise_xor, x, self.words)
+            if layer.is_output:
+                return layer.fan_in - 2 * mismatches.astype(np.int64)
+            return pack_bits(mismatches <= self.max_mismatch)
+        acc = self._nbit_acc(x)
+        return acc if layer.is_output else pack_bits(acc >= self.threshold)
+
+    def unpack(self, value: np.ndarray) -> np.ndarray:
+        """This layer's output as bits (1 = +1) or scores.
+
+        Inverted rows compute ``-acc >= -t``, which is ``acc <= t``: the bit already has
+        the IR's polarity.
+        """
+        if self.layer.is_output:
+            return value
+        return unpack_bits(value, self.layer.neurons)
+
+
+def _packed_layers(net: Network) -> list[_PackedLayer]:
+    if not net.folded:
+        raise BnnhwError(
+            f"network {net.name!r} still has float arithmetic; run bnnhw.passes.streamline"
+        )
+    return [_PackedLayer(layer) for layer in net.layers]
+
+
+def _input_value(net: Network, codes: np.ndarray) -> np.ndarray:
+    return pack_bits(codes) if net.input.bits == 1 else codes
+
+
+def _blocks(n: int) -> list[slice]:
+    return [slice(s, min(s + BLOCK, n)) for s in range(0, max(n, 1), BLOCK)]
+
+
+def _map_blocks(fn, n: int) -> list:
+    blocks = _blocks(n)
+    if THREADS == 1 or len(blocks) == 1:
+        return [fn(b) for b in blocks]
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(fn, blocks))
+
+
+def scores(net: Network, x: np.ndarray) -> np.ndarray:
+    """Integer scores (N, classes) of the output layer."""
+    layers = _packed_layers(net)
+    codes = encode_inputs(net.input, x)
+
+    def run(block: slice) -> np.ndarray:
+        value = _input_value(net, codes[block])
+        for layer in layers:
+            value = layer.forward(value)
+        return value
+
+    return np.concatenate(_map_blocks(run, len(codes)))
+
+
+def layer_outputs(net: Network, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output: the input codes, each hidden layer's bits, the scores.
+
+    Bits are in IR polarity (1 = +1). These are the values the hardware bench dumps to
+    locate a mismatch.
+    """
+    layers = _packed_layers(net)
+    codes = encode_inputs(net.input, x)
+    outputs = [codes]
+    value = _input_value(net, codes)
+    for layer in layers:
+        value = layer.forward(value)
+        outputs.append(layer.unpack(value))
+    return outputs
+
+
+def predict(net: Network, x: np.ndarray) -> np.ndarray:
+    """Class index per frame; ties go to the lowest index, as np.argmax and ONNX ArgMax."""
+    return np.argmax(scores(net, x), axis=1).astype(np.int64)
+
+
+def float_outputs(net: Network, x: np.ndarray) -> np.ndarray:
+    """The scores mapped back to the graph's float outputs (float64)."""
+    last = net.layers[-1]
+    return scores(net, x) * last.out_scale + last.out_bias

@@ -1,0 +1,159 @@
+"""The bnnhw intermediate representation: a chain of binary layers.
+
+Plain dataclasses and NumPy arrays, nothing from ONNX or Amaranth, so every later stage
+(passes, golden model, RTL generator, simulators) reads one description of the network.
+
+Conventions
+-----------
+* A binary value ``+1`` is stored as bit 1, ``-1`` as bit 0.
+* A layer's accumulator is ``acc[j] = sum_i w[j, i] * x[i]`` with ``w`` in {-1, +1} and ``x``
+  the layer's input codes: {-1, +1} for a 1-bit input, integers for an n-bit input.
+* A hidden layer emits bit 1 where ``acc >= t`` (direction +1) or ``acc <= t`` (direction -1).
+* The output layer emits the integer ``acc`` as scores; ``out_scale * acc + out_bias`` maps
+  them back to the float outputs of the source graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+OpKind = Literal["mul", "add", "sub", "rsub", "div", "rdiv", "batchnorm"]
+
+
+@dataclass
+class ElementwiseOp:
+    """One float32 operation of the source graph, applied element by element.
+
+    ``params`` holds float32 arrays broadcastable to the tensor the op applies to:
+    ``{"c": ...}`` for the arithmetic kinds (``sub`` is ``x - c``, ``rsub`` is ``c - x``,
+    ``rdiv`` is ``c / x``) and ``{"scale", "bias", "mean", "var", "epsilon"}`` for
+    ``batchnorm``. ``source`` names the ONNX node, so errors can point at it.
+    """
+
+    kind: OpKind
+    params: dict[str, np.ndarray]
+    source: str = ""
+
+
+@dataclass
+class InputSpec:
+    """How the graph's float input becomes the codes the first layer consumes.
+
+    ``preprocess`` is float32 arithmetic done on the host exactly as the graph does it
+    (for example the ``2x - 1`` of FINN's TFC). Then a quantizer: ``bits == 1`` is
+    bipolar (+1 where the value is >= 0), otherwise an integer quantizer
+    ``clip(value / scale + 0, lo, hi)`` rounded with ``rounding``.
+    """
+
+    shape: tuple[int, ...]
+    bits: int
+    signed: bool = True
+    narrow: bool = False
+    scale: float = 1.0
+    rounding: str = "ROUND"
+    preprocess: list[ElementwiseOp] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def code_range(self) -> tuple[int, int]:
+        """Smallest and largest input code; (-1, 1) for a bipolar input."""
+        if self.bits == 1:
+            return -1, 1
+        if self.signed:
+            lo = -(2 ** (self.bits - 1)) + (1 if self.narrow else 0)
+            return lo, 2 ** (self.bits - 1) - 1
+        return 0, 2**self.bits - 1 - (1 if self.narrow else 0)
+
+
+@dataclass
+class Layer:
+    """One fully connected binary layer.
+
+    The importer fills ``weights``, ``acc_scale`` and ``post_ops`` (the graph's float math
+    between the matrix product and the sign or the output); the passes turn them into
+    integer ``thresholds``/``directions`` (hidden layers) or ``out_scale``/``out_bias``
+    (output layer) and clear ``post_ops``.
+    """
+
+    name: str
+    weights: np.ndarray  # uint8 (neurons, fan_in), 1 = +1
+    in_bits: int = 1
+    in_range: tuple[int, int] = (-1, 1)  # smallest/largest input code
+    is_output: bool = False
+    acc_scale: np.ndarray | None = None  # float32 (neurons,): graph value = acc * acc_scale
+    post_ops: list[ElementwiseOp] = field(default_factory=list)
+    thresholds: np.ndarray | None = None  # int64 (neurons,)
+    directions: np.ndarray | None = None  # int8 (neurons,), +1: acc >= t, -1: acc <= t
+    out_scale: np.ndarray | None = None  # float64 (neurons,)
+    out_bias: np.ndarray | None = None  # float64 (neurons,)
+
+    @property
+    def neurons(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.weights.shape[1])
+
+    def acc_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-neuron smallest and largest reachable accumulator value."""
+        lo_code, hi_code = self.in_range
+        plus = self.weights.astype(np.int64).sum(axis=1)
+        minus = self.fan_in - plus
+        return plus * lo_code - minus * hi_code, plus * hi_code - minus * lo_code
+
+    def acc_values(self) -> np.ndarray:
+        """Every accumulator value some input can produce, over all neurons (sorted).
+
+        With a bipolar input ``acc`` has the parity of ``fan_in``; n-bit inputs reach
+        every integer in the range.
+        """
+        lo, hi = self.acc_bounds()
+        step = 2 if self.in_bits == 1 else 1
+        return np.arange(lo.min(), hi.max() + 1, step, dtype=np.int64)
+
+    @property
+    def folded(self) -> bool:
+        """True once the passes have replaced the float math with integers."""
+        if self.is_output:
+            return self.out_scale is not None and not self.post_ops
+        return self.thresholds is not None and not self.post_ops
+
+
+@dataclass
+class Network:
+    """A feed-forward chain of binary layers behind an input quantizer."""
+
+    name: str
+    input: InputSpec
+    layers: list[Layer]
+    source: str = ""  # the file it came from, for messages
+
+    @property
+    def classes(self) -> int:
+        return self.layers[-1].neurons
+
+    @property
+    def folded(self) -> bool:
+        return all(layer.folded for layer in self.layers)
+
+    def validate(self) -> None:
+        """Check the chain is consistent; raises ValueError naming the layer."""
+        if not self.layers:
+            raise ValueError("network has no layers")
+        width = self.input.size
+        for i, layer in enumerate(self.layers):
+            if layer.fan_in != width:
+                raise ValueError(
+                    f"layer {layer.name!r} takes {layer.fan_in} inputs but receives {width}"
+                )
+            if layer.is_output != (i == len(self.layers) - 1):
+                raise ValueError(f"layer {layer.name!r}: only the last layer is the output")
+            width = layer.neurons

@@ -1,0 +1,51 @@
+"""Human-readable summaries of a Network (what `bnnhw inspect` prints)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bnnhw.ir import Layer, Network
+
+
+def _input_line(net: Network) -> str:
+    spec = net.input
+    shape = "x".join(map(str, spec.shape))
+    if spec.bits == 1:
+        kind = "1-bit bipolar (+1 where value >= 0)"
+    else:
+        lo, hi = spec.code_range
+        kind = f"{spec.bits}-bit {'signed' if spec.signed else 'unsigned'} [{lo}, {hi}]"
+        kind += f", scale {spec.scale:g}, {spec.rounding.lower()}"
+    pre = ", ".join(op.kind for op in spec.preprocess) or "none"
+    return f"input  {shape} = {spec.size} values, {kind}; preprocessing: {pre}"
+
+
+def _layer_line(index: int, layer: Layer) -> str:
+    head = (
+        f"{index:>3}  {layer.name:<24} {layer.fan_in:>5} -> {layer.neurons:<5} "
+        f"in {layer.in_bits}-bit  weights {layer.weights.size:>7} bits "
+        f"({int(layer.weights.sum())} x +1)"
+    )
+    if layer.is_output:
+        if layer.out_scale is None:
+            return head + "  scores (unfolded)"
+        return f"{head}  scores, float = {layer.out_scale[0]:.6g} * score + {layer.out_bias[0]:.6g}"
+    if layer.thresholds is None:
+        return head + "  thresholds not folded"
+    lo, hi = layer.acc_bounds()
+    t, d = layer.thresholds, layer.directions
+    never = int(np.sum((d > 0) & (t > hi)))
+    always = int(np.sum((d > 0) & (t <= lo)))
+    return (
+        f"{head}  thresholds [{t.min()}, {t.max()}] within acc [{lo.min()}, {hi.max()}], "
+        f"{int(np.sum(d < 0))} inverted (acc <= t), {always} always +1, {never} always -1"
+    )
+
+
+def summary(net: Network) -> str:
+    """A few lines: input quantizer, one line per layer, totals."""
+    lines = [f"network {net.name}  ({net.source})", _input_line(net)]
+    lines += [_layer_line(i, layer) for i, layer in enumerate(net.layers)]
+    total = sum(layer.weights.size for layer in net.layers)
+    lines.append(f"total  {len(net.layers)} layers, {total} weight bits, {net.classes} classes")
+    return "\n".join(lines)

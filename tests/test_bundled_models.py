@@ -1,0 +1,51 @@
+"""Every bundled model: golden == qonnx execute_onnx on the model's full test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MODELS, model_ids, split_frames
+
+import bnnhw
+from bnnhw.frontend.reference import ReferenceExecutor
+
+# Floors well under models/README.md's figures: a broken import scores ~10 %.
+MIN_ACCURACY = {"digits": 0.85, "tfc": 0.85, "sfc": 0.90}
+
+
+def test_models_are_bundled():
+    names = {p.stem for p in MODELS}
+    for family in ("digits_w1a1", "tfc_w1a1"):
+        for variant in ("in1", "in8"):
+            for export in ("dynamo", "classic"):
+                assert f"{family}_{variant}_{export}" in names
+    assert {"sfc_w1a1_in1_dynamo", "sfc_w1a1_in1_classic"} <= names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", MODELS, ids=model_ids())
+def test_golden_equals_execute_onnx_on_full_test_split(path):
+    net = bnnhw.load(path)
+    x, labels = split_frames(path)
+    x = x.reshape(len(x), *net.input.shape)
+    reference = ReferenceExecutor(path)(x)
+    classes = bnnhw.golden.predict(net, x)
+    mismatched = np.flatnonzero(classes != np.argmax(reference, axis=1))
+    assert mismatched.size == 0, f"{mismatched.size} frames differ, first {mismatched[:10]}"
+    floats = bnnhw.golden.float_outputs(net, x)
+    tolerance = 1e-6 * max(1.0, float(np.abs(reference).max()))
+    np.testing.assert_allclose(floats, reference, rtol=1e-6, atol=tolerance)
+    accuracy = float(np.mean(classes == labels))
+    assert accuracy >= MIN_ACCURACY[path.name.split("_")[0]]
+
+
+@pytest.mark.parametrize("path", MODELS[:1], ids=model_ids()[:1])
+def test_dynamo_and_classic_exports_give_the_same_network(path):
+    """Both exports of one training run import to identical integer networks."""
+    stem = path.stem.rsplit("_", 1)[0]
+    a, b = (bnnhw.load(path.parent / f"{stem}_{e}.onnx") for e in ("dynamo", "classic"))
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert np.array_equal(la.weights, lb.weights)
+        if not la.is_output:
+            assert np.array_equal(la.thresholds, lb.thresholds)
+            assert np.array_equal(la.directions, lb.directions)
