@@ -49,3 +49,20 @@ def test_dynamo_and_classic_exports_give_the_same_network(path):
         if not la.is_output:
             assert np.array_equal(la.thresholds, lb.thresholds)
             assert np.array_equal(la.directions, lb.directions)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=model_ids())
+def test_qonnx_cleanup_gives_the_same_network(path, tmp_path):
+    """A graph the user already ran through qonnx's cleanup imports to the same IR."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    cleaned = tmp_path / "clean.onnx"
+    cleanup_model(ModelWrapper(str(path))).save(str(cleaned))
+    a, b = bnnhw.load(path), bnnhw.load(cleaned)
+    assert len(a.layers) == len(b.layers)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert np.array_equal(la.weights, lb.weights)
+        for key in ("thresholds", "directions", "out_scale", "out_bias"):
+            va, vb = getattr(la, key), getattr(lb, key)
+            assert (va is None and vb is None) or np.array_equal(va, vb), key

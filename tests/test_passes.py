@@ -151,29 +151,52 @@ def test_absorb_scales_is_pure_and_skips_unit_scale():
     assert out.layers[0].acc_scale is None and out.layers[1].post_ops == []
 
 
-def test_output_map_common_affine():
-    layer = Layer(
-        "out",
-        np.ones((4, 8), np.uint8),
-        is_output=True,
-        post_ops=[
-            ElementwiseOp("mul", {"c": np.float32([0.5])}),
-            ElementwiseOp("add", {"c": np.float32([3])}),
-        ],
-    )
-    net = Network("t", InputSpec(shape=(8,), bits=1), [layer])
+def _output_net(ops, neurons=4, fan_in=8) -> Network:
+    layer = Layer("out", np.ones((neurons, fan_in), np.uint8), is_output=True, post_ops=ops)
+    return Network("t", InputSpec(shape=(fan_in,), bits=1), [layer])
+
+
+def _c(*values) -> dict:
+    return {"c": np.float32(values)}
+
+
+def _assert_argmax_preserved(net: Network, out: Layer) -> None:
+    """For random accumulators: argmax of integer scores == argmax of float32 replay."""
+    from bnnhw.ir.elementwise import apply_ops
+
+    acc = np.random.default_rng(0).choice(out.acc_values(), (500, out.neurons))
+    floats = apply_ops(net.layers[-1].post_ops, acc.astype(np.float32))
+    assert np.array_equal(np.argmax(out.scores(acc), axis=1), np.argmax(floats, axis=1))
+    np.testing.assert_allclose(out.out_scale * out.scores(acc) + out.out_bias, floats, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "ops, k, m",
+    [
+        ([ElementwiseOp("mul", _c(0.5)), ElementwiseOp("add", _c(3))], [1, 1, 1, 1], [0, 0, 0, 0]),
+        ([ElementwiseOp("mul", _c(-0.25))], [-1, -1, -1, -1], [0, 0, 0, 0]),
+        ([ElementwiseOp("mul", _c(1, 0.5, 2, 1))], [2, 1, 4, 2], [0, 0, 0, 0]),
+        ([ElementwiseOp("add", _c(0, 0.5, -1, 0))], [2, 2, 2, 2], [0, 1, -2, 0]),
+        ([ElementwiseOp("mul", _c(0)), ElementwiseOp("add", _c(7))], [0, 0, 0, 0], [0, 0, 0, 0]),
+    ],
+    ids=["common", "negative", "per-class-pow2-scale", "per-class-bias", "constant"],
+)
+def test_output_map_integer_scores(ops, k, m):
+    net = _output_net(ops)
     out = derive_output_map(net).layers[0]
-    assert np.allclose(out.out_scale, 0.5) and np.allclose(out.out_bias, 3)
+    assert out.score_mul.tolist() == k and out.score_add.tolist() == m
+    assert not out.post_ops
+    _assert_argmax_preserved(net, out)
 
 
 @pytest.mark.parametrize(
     "ops, message",
     [
-        ([ElementwiseOp("add", {"c": np.float32([0, 1, 0, 0])})], "differs between classes"),
-        ([ElementwiseOp("mul", {"c": np.float32([-1])})], "not strictly increasing"),
+        ([ElementwiseOp("mul", _c(0.1234567, 0.7654321, 1, 1))], "cannot reproduce exactly"),
+        ([ElementwiseOp("mul", _c(2.0**-30)), ElementwiseOp("add", _c(1))], "merges scores"),
+        ([ElementwiseOp("rdiv", _c(1))], "not affine"),
     ],
 )
-def test_output_map_refuses_rank_changing_arithmetic(ops, message):
-    layer = Layer("out", np.ones((4, 8), np.uint8), is_output=True, post_ops=ops)
+def test_output_map_refuses_what_integers_cannot_reproduce(ops, message):
     with pytest.raises(ModelError, match=message):
-        derive_output_map(Network("t", InputSpec(shape=(8,), bits=1), [layer]))
+        derive_output_map(_output_net(ops))

@@ -1,9 +1,9 @@
 """The golden model: integer, bit-packed inference on a folded Network.
 
 This is the reference the hardware is compared with, so it computes what the hardware
-computes, the same way: XNOR/popcount on 64-bit words for binary layers, bit-plane
-popcounts for an n-bit first layer, integer threshold compares, integer scores, argmax
-with ties going to the lowest class index.
+computes: XNOR/popcount on 64-bit words for binary layers, an exact integer dot product
+for an n-bit first layer, integer threshold compares, integer scores, argmax with ties
+going to the lowest class index.
 
 Speed: a neuron with direction -1 (``acc <= t``) is evaluated as ``-acc >= -t`` with its
 weight row inverted, so every neuron is one compare; a binary layer compares the number of
@@ -27,15 +27,15 @@ BLOCK = 512  # frames per block: the (frames x neurons) uint64 work array stays 
 THREADS = os.cpu_count() or 1
 
 
-def _count(op: np.ufunc, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(N, W) and (M, W) uint64 -> (N, M) popcount of ``op(x, w)`` summed over words."""
+def _mismatches(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(N, W) and (M, W) uint64 -> (N, M) number of differing bits (XOR popcount)."""
     buf = np.empty((x.shape[0], w.shape[0]), np.uint64)
     if x.shape[1] == 1:
-        op(x[:, 0, None], w[None, :, 0], out=buf)
+        np.bitwise_xor(x[:, 0, None], w[None, :, 0], out=buf)
         return np.bitwise_count(buf)
     count = np.zeros(buf.shape, np.uint16)
     for k in range(x.shape[1]):
-        op(x[:, k, None], w[None, :, k], out=buf)
+        np.bitwise_xor(x[:, k, None], w[None, :, k], out=buf)
         count += np.bitwise_count(buf)
     return count
 
@@ -54,42 +54,34 @@ class _PackedLayer:
             self.max_mismatch = bound.astype(np.int32)
         self.words = pack_bits(np.where(flip[:, None], 1 - layer.weights, layer.weights))
         if layer.in_bits > 1:
-            self._prepare_planes()
-
-    def _prepare_planes(self) -> None:
-        lo, hi = self.layer.in_range
-        self.plane_bits = max(int(hi).bit_length(), int(-lo - 1).bit_length()) + (lo < 0)
-        self.signed = lo < 0
+            # n-bit input: an integer dot product with the 0/1 weight rows. Every partial
+            # sum is an integer bounded by fan_in * max|code|, so BLAS in float32 (below
+            # 2^24) or float64 (below 2^53) is exact whatever order it adds in.
+            lo, hi = layer.in_range
+            bound = layer.fan_in * max(abs(lo), abs(hi))
+            self.float = np.float32 if bound < 2**24 else np.float64
+            if bound >= 2**53:
+                raise BnnhwError(f"layer {layer.name!r}: accumulator range too wide")
+            self.ones_t = np.where(flip[:, None], 1 - layer.weights, layer.weights).T.astype(
+                self.float
+            )
 
     def _nbit_acc(self, codes: np.ndarray) -> np.ndarray:
-        """Bit-serial dot product of integer codes with +-1 weights.
-
-        With w = 2b - 1 and plane k of the codes' two's complement, sum_i w_i c_ik is
-        2 * popcount(b & plane) - popcount(plane); plane k weighs 2^k, the sign plane of a
-        signed code weighs -2^(bits-1).
-        """
-        unsigned = codes & ((1 << self.plane_bits) - 1)
-        weighted = np.zeros((len(codes), self.layer.neurons), np.int32)
-        ones = np.zeros((len(codes), 1), np.int32)
-        term = np.empty_like(weighted)
-        for k in range(self.plane_bits):
-            plane = pack_bits((unsigned >> k) & 1)
-            weight = -(1 << k) if (self.signed and k == self.plane_bits - 1) else 1 << k
-            np.multiply(_count(np.bitwise_and, plane, self.words), np.int32(weight), out=term)
-            weighted += term
-            ones[:, 0] += weight * np.bitwise_count(plane).sum(axis=1, dtype=np.int32)
-        return 2 * weighted - ones
+        """acc = sum_i (2 b_i - 1) c_i = 2 * (c @ b) - sum_i c_i, exactly."""
+        c = codes.astype(self.float)
+        selected = (c @ self.ones_t).astype(np.int64)
+        return 2 * selected - codes.sum(axis=1, dtype=np.int64)[:, None]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Packed bits (binary input) or codes (n-bit input) -> packed bits or scores."""
         layer = self.layer
         if layer.in_bits == 1:
-            mismatches = _count(np.bitwise_xor, x, self.words)
+            mismatches = _mismatches(x, self.words)
             if layer.is_output:
-                return layer.fan_in - 2 * mismatches.astype(np.int64)
+                return layer.scores(layer.fan_in - 2 * mismatches.astype(np.int64))
             return pack_bits(mismatches <= self.max_mismatch)
         acc = self._nbit_acc(x)
-        return acc if layer.is_output else pack_bits(acc >= self.threshold)
+        return layer.scores(acc) if layer.is_output else pack_bits(acc >= self.threshold)
 
     def unpack(self, value: np.ndarray) -> np.ndarray:
         """This layer's output as bits (1 = +1) or scores.

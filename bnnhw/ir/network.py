@@ -9,8 +9,9 @@ Conventions
 * A layer's accumulator is ``acc[j] = sum_i w[j, i] * x[i]`` with ``w`` in {-1, +1} and ``x``
   the layer's input codes: {-1, +1} for a 1-bit input, integers for an n-bit input.
 * A hidden layer emits bit 1 where ``acc >= t`` (direction +1) or ``acc <= t`` (direction -1).
-* The output layer emits the integer ``acc`` as scores; ``out_scale * acc + out_bias`` maps
-  them back to the float outputs of the source graph.
+* The output layer emits integer scores ``score_mul * acc + score_add`` (per class; 1 and 0
+  unless the graph's classes have different scales or biases); ``out_scale * score +
+  out_bias`` maps them back to the float outputs of the source graph.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class Layer:
 
     The importer fills ``weights``, ``acc_scale`` and ``post_ops`` (the graph's float math
     between the matrix product and the sign or the output); the passes turn them into
-    integer ``thresholds``/``directions`` (hidden layers) or ``out_scale``/``out_bias``
-    (output layer) and clear ``post_ops``.
+    integer ``thresholds``/``directions`` (hidden layers) or integer scores and their map
+    back to floats (output layer), and clear ``post_ops``.
     """
 
     name: str
@@ -91,7 +92,9 @@ class Layer:
     post_ops: list[ElementwiseOp] = field(default_factory=list)
     thresholds: np.ndarray | None = None  # int64 (neurons,)
     directions: np.ndarray | None = None  # int8 (neurons,), +1: acc >= t, -1: acc <= t
-    out_scale: np.ndarray | None = None  # float64 (neurons,)
+    score_mul: np.ndarray | None = None  # int64 (neurons,): score = mul * acc + add
+    score_add: np.ndarray | None = None  # int64 (neurons,)
+    out_scale: np.ndarray | None = None  # float64 (neurons,): float = scale * score + bias
     out_bias: np.ndarray | None = None  # float64 (neurons,)
 
     @property
@@ -118,6 +121,13 @@ class Layer:
         lo, hi = self.acc_bounds()
         step = 2 if self.in_bits == 1 else 1
         return np.arange(lo.min(), hi.max() + 1, step, dtype=np.int64)
+
+    def scores(self, acc: np.ndarray) -> np.ndarray:
+        """The output layer's integer scores for accumulators ``acc`` (N, neurons)."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if self.score_mul is None:
+            return acc
+        return acc * self.score_mul + self.score_add
 
     @property
     def folded(self) -> bool:

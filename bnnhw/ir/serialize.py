@@ -19,7 +19,16 @@ FORMAT_VERSION = 1
 JSON_NAME = "network.json"
 NPZ_NAME = "network.npz"
 
-_LAYER_ARRAYS = ("weights", "acc_scale", "thresholds", "directions", "out_scale", "out_bias")
+_LAYER_ARRAYS = (
+    "weights",
+    "acc_scale",
+    "thresholds",
+    "directions",
+    "score_mul",
+    "score_add",
+    "out_scale",
+    "out_bias",
+)
 
 
 class _ArrayStore:

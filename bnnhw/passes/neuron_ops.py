@@ -35,4 +35,5 @@ def evaluate_chunks(layer: Layer, values: np.ndarray):
     step = max(1, CHUNK_ELEMENTS // max(1, len(values)))
     for start in range(0, layer.neurons, step):
         sel = slice(start, min(start + step, layer.neurons))
-        yield sel, apply_ops(slice_ops(layer.post_ops, layer.neurons, sel), x)
+        y = apply_ops(slice_ops(layer.post_ops, layer.neurons, sel), x)
+        yield sel, np.broadcast_to(y, (len(values), sel.stop - sel.start))
