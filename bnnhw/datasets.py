@@ -155,17 +155,18 @@ def mnist_to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 1, 28, 28)
 
 
-def default_mnist_folder() -> Path:
-    """Where MNIST is looked for: $BNNHW_MNIST if set, else ``<project root>/../shared/data/mnist``.
+def default_mnist_folder() -> Path | None:
+    """The MNIST folder to use by default, or None when there is none.
 
-    The project root is the parent of the ``bnnhw`` package folder. The path is returned
-    whether or not it exists; callers check ``.is_dir()``.
+    $BNNHW_MNIST when set (returned as given; ``load_mnist`` reports it if it is missing),
+    else ``<project root>/../shared/data/mnist`` if that folder exists, where the project
+    root is the parent of the ``bnnhw`` package folder.
     """
     env = os.environ.get("BNNHW_MNIST")
     if env:
         return Path(env)
-    project_root = Path(__file__).resolve().parent.parent
-    return project_root.parent / "shared" / "data" / "mnist"
+    folder = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+    return folder if folder.is_dir() else None
 
 
 def digits_split_indices(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
