@@ -49,3 +49,42 @@ def summary(net: Network) -> str:
     total = sum(layer.weights.size for layer in net.layers)
     lines.append(f"total  {len(net.layers)} layers, {total} weight bits, {net.classes} classes")
     return "\n".join(lines)
+
+
+def build_markdown(report: dict) -> str:
+    """report.md of a build: one row per layer, then the whole network."""
+    rows = [
+        "| # | layer | fan-in -> neurons | in bits | PE | SIMD | cycles/frame | weight bits "
+        "| weight ROM (depth x width, kind) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, layer in enumerate(report["layers"]):
+        rom = layer["weight_rom"]
+        rows.append(
+            f"| {i} | `{layer['name']}` | {layer['fan_in']} -> {layer['neurons']} "
+            f"| {layer['input_bits']} | {layer['pe']} | {layer['simd']} "
+            f"| {layer['cycles_per_frame']} | {layer['weight_bits']} "
+            f"| {rom['depth']} x {rom['width']} ({rom['kind']}) |"
+        )
+    io = report["interface"]
+    lines = [
+        f"# {report['top']}",
+        "",
+        f"Model `{report['model']}`, Verilog `{report['verilog']}`.",
+        "",
+        *rows,
+        "",
+        f"- initiation interval: {report['initiation_interval']} cycles per frame "
+        "(the slowest layer)",
+        f"- latency: {report['latency_cycles']} cycles from a frame's first input word to its "
+        "result",
+        f"- input: {io['frame_words']} words of {io['in_word']} bits per frame "
+        f"({io['input_elements']} x {io['input_bits']}-bit codes)",
+        f"- output: {io['out_word']}-bit word, class in bits [{io['class_bits'] - 1}:0]"
+        + (f", then {io['classes']} x {io['score_bits']}-bit scores" if io["with_scores"] else ""),
+        "- weight ROM kind is a prediction; synthesis decides (see `bnnhw build`)",
+    ]
+    if "seconds" in report:
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in report["seconds"].items())
+        lines.append(f"- compile time: {steps}")
+    return "\n".join(lines) + "\n"

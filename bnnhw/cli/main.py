@@ -94,6 +94,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from bnnhw.build import compile_model
+
+    build = compile_model(
+        args.model,
+        args.output,
+        force=args.force,
+        folding=args.folding,
+        max_lanes=args.max_lanes,
+        in_word=args.in_word,
+        with_scores=not args.no_scores,
+        progress=lambda line: print(line, flush=True),
+    )
+    report = build.report
+    print(
+        f"wrote {build.verilog} ({len(report['layers'])} layers, initiation interval "
+        f"{report['initiation_interval']} cycles/frame, latency {report['latency_cycles']} "
+        f"cycles) and {build.folder / 'report.md'}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bnnhw",
@@ -113,6 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", action="store_true", help="write integer scores, not classes")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.set_defaults(func=cmd_predict)
+
+    p = verbs.add_parser("compile", help="ONNX -> integer IR -> Verilog + report")
+    p.add_argument("model", help="an .onnx/QONNX file")
+    p.add_argument("-o", "--output", required=True, help="build folder to write")
+    p.add_argument(
+        "--folding",
+        default="auto",
+        help='"auto" or a JSON file {"layer name or index": {"pe": P, "simd": S}}',
+    )
+    p.add_argument(
+        "--max-lanes",
+        type=int,
+        default=256,
+        help="auto folding: XNOR lanes (PE x SIMD) of the largest layer (default 256)",
+    )
+    p.add_argument("--in-word", type=int, help="host input word width in bits")
+    p.add_argument("--no-scores", action="store_true", help="output the class only")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    p.set_defaults(func=cmd_compile)
 
     p = verbs.add_parser(
         "evaluate", help="accuracy on a bundled data set; --reference checks against ONNX"

@@ -96,6 +96,15 @@ class Layer:
     score_add: np.ndarray | None = None  # int64 (neurons,)
     out_scale: np.ndarray | None = None  # float64 (neurons,): float = scale * score + bias
     out_bias: np.ndarray | None = None  # float64 (neurons,)
+    pe: int | None = None  # neurons computed in parallel (set by the folding pass)
+    simd: int | None = None  # input elements per PE per cycle
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles per frame with this folding: (neurons / PE) * (fan_in / SIMD)."""
+        if self.pe is None or self.simd is None:
+            raise ValueError(f"layer {self.name!r} has no folding yet")
+        return (self.neurons // self.pe) * (self.fan_in // self.simd)
 
     @property
     def neurons(self) -> int:

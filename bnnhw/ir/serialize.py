@@ -93,6 +93,8 @@ def save_network(net: Network, folder: str | Path) -> Path:
                 "in_bits": layer.in_bits,
                 "in_range": list(layer.in_range),
                 "is_output": layer.is_output,
+                "pe": layer.pe,
+                "simd": layer.simd,
                 "post_ops": _ops_to_json(layer.post_ops, f"layer{i}.post", store),
                 **{k: store.put(f"layer{i}.{k}", getattr(layer, k)) for k in _LAYER_ARRAYS},
             }
@@ -137,6 +139,8 @@ def load_network(folder: str | Path) -> Network:
                     in_bits=item["in_bits"],
                     in_range=tuple(item["in_range"]),
                     is_output=item["is_output"],
+                    pe=item.get("pe"),
+                    simd=item.get("simd"),
                     post_ops=_ops_from_json(item["post_ops"], arrays),
                     **{k: None if item[k] is None else arrays[item[k]] for k in _LAYER_ARRAYS},
                 )

@@ -1,0 +1,231 @@
+"""The compiler as a list of named steps, each saving what it made (FINN style).
+
+    import      ONNX -> unfolded IR                 DIR/steps/1_import/
+    streamline  passes -> integer IR                DIR/steps/2_streamline/
+    fold        PE/SIMD per layer                   DIR/steps/3_fold/  (= DIR/ir/)
+    verilog     Amaranth -> DIR/<top>.v
+    report      DIR/report.json, DIR/report.md
+
+Any later stage can start from a saved folder: ``load_build(DIR)`` gives the folded IR and
+the accelerator settings back without touching the ONNX file again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bnnhw.errors import InputError
+from bnnhw.ir import Network, load_network, save_network
+from bnnhw.passes import streamline
+from bnnhw.passes.folding import DEFAULT_MAX_LANES, fold_auto, fold_explicit, load_folding
+
+SETTINGS = "build.json"
+
+
+@dataclass
+class Build:
+    """Everything one compile made; ``folder`` holds it on disk."""
+
+    folder: Path
+    model: str
+    folding: str = "auto"
+    max_lanes: int = DEFAULT_MAX_LANES
+    in_word: int | None = None
+    with_scores: bool = True
+    register_every: int = 2
+    net: Network | None = None
+    top: str = ""
+    verilog: Path | None = None
+    report: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def accelerator(self):
+        """A fresh Amaranth Accelerator for this build (elaborate it once per use)."""
+        from bnnhw.rtl_gen import Accelerator
+
+        return Accelerator(
+            self.net,
+            in_word=self.in_word,
+            with_scores=self.with_scores,
+            register_every=self.register_every,
+        )
+
+    def port_format(self):
+        """How a host packs frames for this build and reads its results."""
+        from bnnhw.rtl_gen import PortFormat
+
+        spec = self.report["interface"]
+        return PortFormat(
+            **{
+                k: spec[k]
+                for k in (
+                    "input_elements",
+                    "input_bits",
+                    "in_word",
+                    "classes",
+                    "class_bits",
+                    "score_bits",
+                    "with_scores",
+                )
+            }
+        )
+
+
+def step_import(build: Build) -> None:
+    from bnnhw.frontend import import_onnx
+
+    build.net = import_onnx(build.model)
+    save_network(build.net, build.folder / "steps" / "1_import")
+
+
+def step_streamline(build: Build) -> None:
+    build.net = streamline(build.net)
+    save_network(build.net, build.folder / "steps" / "2_streamline")
+
+
+def step_fold(build: Build) -> None:
+    if build.folding == "auto":
+        build.net = fold_auto(build.net, build.max_lanes)
+    else:
+        build.net = fold_explicit(build.net, load_folding(build.folding), build.folding)
+    save_network(build.net, build.folder / "steps" / "3_fold")
+    save_network(build.net, build.folder / "ir")
+
+
+def step_verilog(build: Build) -> None:
+    from bnnhw.rtl_gen import to_verilog, top_name
+
+    build.top = top_name(build.net.name)
+    try:
+        accelerator = build.accelerator()
+    except ValueError as exc:
+        raise InputError(f"{build.model}: {exc}") from None
+    build.verilog = build.folder / f"{build.top}.v"
+    build.verilog.write_text(to_verilog(accelerator, build.top))
+    build.report = _hardware_report(build, accelerator)
+
+
+def step_report(build: Build) -> None:
+    from bnnhw.reports import build_markdown
+
+    build.report["seconds"] = dict(build.seconds)
+    (build.folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
+    (build.folder / "report.md").write_text(build_markdown(build.report))
+    settings = {
+        k: getattr(build, k)
+        for k in (
+            "model",
+            "folding",
+            "max_lanes",
+            "in_word",
+            "with_scores",
+            "register_every",
+            "top",
+        )
+    }
+    (build.folder / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
+
+
+STEPS: list[tuple[str, Callable[[Build], None]]] = [
+    ("import", step_import),
+    ("streamline", step_streamline),
+    ("fold", step_fold),
+    ("verilog", step_verilog),
+    ("report", step_report),
+]
+
+
+def compile_model(
+    model: str | Path,
+    folder: str | Path,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+    **settings,
+) -> Build:
+    """Run every step; refuses to write into a non-empty folder unless ``force``."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise InputError(f"{folder} is not empty; pass --force to overwrite what is in it")
+    if not Path(model).is_file():
+        raise InputError(f"{model}: no such model file")
+    folder.mkdir(parents=True, exist_ok=True)
+    build = Build(folder=folder, model=str(model), **settings)
+    for name, step in STEPS:
+        start = time.perf_counter()
+        step(build)
+        build.seconds[name] = round(time.perf_counter() - start, 3)
+        if progress:
+            progress(f"{name:<11} {build.seconds[name]:7.2f} s")
+    return build
+
+
+def load_build(folder: str | Path) -> Build:
+    """A build folder written by :func:`compile_model`, without redoing any step."""
+    folder = Path(folder)
+    settings_path = folder / SETTINGS
+    if not settings_path.is_file():
+        raise InputError(f"{folder}: not a bnnhw build folder (no {SETTINGS}); run bnnhw compile")
+    settings = json.loads(settings_path.read_text())
+    top = settings.pop("top")
+    build = Build(folder=folder, **settings)
+    build.net, build.top = load_network(folder / "ir"), top
+    build.verilog = folder / f"{top}.v"
+    build.report = json.loads((folder / "report.json").read_text())
+    return build
+
+
+def _hardware_report(build: Build, accelerator) -> dict:
+    from bnnhw.rtl_gen.layer_params import LayerHW
+
+    def rom(hw: LayerHW) -> dict:
+        depth, width = hw.nf * hw.sf, hw.pe * hw.simd
+        bits = depth * width
+        return {
+            "depth": depth,
+            "width": width,
+            "bits": bits,
+            "kind": "bram" if bits > 4096 and depth >= 32 else "lut",
+        }
+
+    fmt = accelerator.port_format
+    layers = [
+        {
+            "name": hw.name,
+            "fan_in": hw.fan_in,
+            "neurons": hw.neurons,
+            "input_bits": hw.in_bits,
+            "pe": hw.pe,
+            "simd": hw.simd,
+            "nf": hw.nf,
+            "sf": hw.sf,
+            "cycles_per_frame": hw.cycles,
+            "weight_bits": hw.neurons * hw.fan_in,
+            "weight_rom": rom(hw),
+            "pipeline_latency": mvtu.latency,
+        }
+        for hw, mvtu in zip(accelerator.layers, accelerator.mvtus, strict=True)
+    ]
+    return {
+        "model": build.model,
+        "top": build.top,
+        "verilog": build.verilog.name,
+        "initiation_interval": accelerator.ideal_cycles,
+        "latency_cycles": accelerator.latency_cycles,
+        "interface": {
+            "in_word": fmt.in_word,
+            "frame_words": fmt.frame_words,
+            "input_elements": fmt.input_elements,
+            "input_bits": fmt.input_bits,
+            "out_word": fmt.out_word,
+            "class_bits": fmt.class_bits,
+            "score_bits": fmt.score_bits,
+            "with_scores": fmt.with_scores,
+            "classes": fmt.classes,
+        },
+        "layers": layers,
+    }

@@ -1,0 +1,98 @@
+"""Pass: choose each layer's folding (PE neurons x SIMD inputs per cycle).
+
+A layer takes (neurons / PE) * (fan_in / SIMD) cycles per frame, and the slowest layer sets
+the throughput of the whole pipeline, so ``auto`` first fixes a target number of cycles
+(the largest layer spread over ``max_lanes`` XNOR lanes) and then gives every layer the
+fewest lanes (PE x SIMD) that meet it. Faster layers would only cost area.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+from bnnhw.errors import InputError
+from bnnhw.ir import Layer, Network
+
+DEFAULT_MAX_LANES = 256
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def cheapest_folding(layer: Layer, target_cycles: int) -> tuple[int, int]:
+    """Fewest lanes meeting the target; among equals the fewest PEs (smaller muxes)."""
+    best = None
+    for pe in divisors(layer.neurons):
+        for simd in divisors(layer.fan_in):
+            cycles = (layer.neurons // pe) * (layer.fan_in // simd)
+            if cycles <= target_cycles:
+                key = (pe * simd, pe)
+                if best is None or key < best[0]:
+                    best = (key, pe, simd)
+                break  # larger SIMD only adds lanes
+    assert best is not None  # PE = neurons, SIMD = fan_in always meets any target >= 1
+    return best[1], best[2]
+
+
+def fold_auto(net: Network, max_lanes: int = DEFAULT_MAX_LANES) -> Network:
+    net = copy.deepcopy(net)
+    largest = max(layer.neurons * layer.fan_in for layer in net.layers)
+    target = max(1, math.ceil(largest / max_lanes))
+    for layer in net.layers:
+        layer.pe, layer.simd = cheapest_folding(layer, target)
+    return net
+
+
+def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str) -> Network:
+    """Folding from a mapping ``{layer name or index: {"pe": P, "simd": S}}``."""
+    net = copy.deepcopy(net)
+    names = {layer.name: layer for layer in net.layers}
+    names.update({str(i): layer for i, layer in enumerate(net.layers)})
+    unknown = sorted(set(folding) - set(names))
+    if unknown:
+        raise InputError(
+            f"{source}: no layer named {unknown[0]!r}; layers are "
+            + ", ".join(layer.name for layer in net.layers)
+        )
+    for key, choice in folding.items():
+        layer = names[key]
+        if not isinstance(choice, dict) or set(choice) != {"pe", "simd"}:
+            raise InputError(f'{source}: layer {key!r} needs {{"pe": P, "simd": S}}')
+        layer.pe, layer.simd = int(choice["pe"]), int(choice["simd"])
+    missing = [layer.name for layer in net.layers if layer.pe is None]
+    if missing:
+        raise InputError(f"{source}: no folding given for layer(s) {', '.join(missing)}")
+    check_folding(net, source)
+    return net
+
+
+def check_folding(net: Network, source: str = "folding") -> None:
+    """PE must divide the neurons and SIMD the fan-in of every layer."""
+    for layer in net.layers:
+        if layer.pe is None or layer.simd is None or layer.pe < 1 or layer.simd < 1:
+            raise InputError(f"{source}: layer {layer.name!r} has no valid PE/SIMD")
+        if layer.neurons % layer.pe:
+            raise InputError(
+                f"{source}: layer {layer.name!r}: PE={layer.pe} does not divide its "
+                f"{layer.neurons} neurons; choose one of {divisors(layer.neurons)}"
+            )
+        if layer.fan_in % layer.simd:
+            raise InputError(
+                f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide its "
+                f"fan-in {layer.fan_in}; choose one of {divisors(layer.fan_in)}"
+            )
+
+
+def load_folding(path: str | Path) -> dict[str, dict[str, int]]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable JSON folding file ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f'{path}: expected {{"layer": {{"pe": P, "simd": S}}, ...}}')
+    return data

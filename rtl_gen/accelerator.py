@@ -1,0 +1,103 @@
+"""The whole network as one streaming accelerator, built from a folded IR.
+
+    i (host words) -> [width converter] -> MVTU 0 -> [downsizer] -> MVTU 1 -> ... -> MVTU n
+                   -> argmax -> o (class, and optionally the scores)
+
+Every MVTU ends in its own output FIFO, so layers run concurrently and the slowest one
+sets the throughput. ``port_format`` describes the words on ``i`` and ``o``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from bnnhw.rtl_gen.argmax import Argmax
+from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw
+from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.port_format import PortFormat
+from bnnhw.rtl_gen.width import converter
+
+from bnnhw.ir import Network
+
+
+class Accelerator(wiring.Component):
+    """All layers of ``net`` (folded, with PE/SIMD set) behind one input and one output."""
+
+    def __init__(
+        self,
+        net: Network,
+        *,
+        in_word: int | None = None,
+        with_scores: bool = True,
+        register_every: int = 2,
+    ) -> None:
+        self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
+        first = self.layers[0]
+        word = first.simd * first.in_bits
+        in_word = in_word or word
+        frame = first.in_width
+        if not (word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)):
+            raise ValueError(
+                f"input word of {in_word} bits: it must divide the first layer's "
+                f"{word}-bit word (SIMD x input bits), or be a multiple of it that divides "
+                f"the {frame}-bit frame"
+            )
+        self.register_every = register_every
+        self.mvtus = [MVTU(hw, register_every=register_every) for hw in self.layers]
+        score_bits = self.mvtus[-1].score_shape.width
+        self.argmax = Argmax(net.classes, score_bits, with_scores=with_scores)
+        self.port_format = PortFormat(
+            input_elements=first.fan_in,
+            input_bits=first.in_bits,
+            in_word=in_word,
+            classes=net.classes,
+            class_bits=self.argmax.index_width,
+            score_bits=score_bits,
+            with_scores=with_scores,
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(in_word)),
+                "o": Out(stream.Signature(self.port_format.out_word)),
+            }
+        )
+
+    @property
+    def ideal_cycles(self) -> int:
+        """Cycles per frame of the slowest layer: the steady-state initiation interval."""
+        return max(hw.cycles for hw in self.layers)
+
+    @property
+    def latency_cycles(self) -> int:
+        """Cycles from a frame's first input word to its result, with no stalls.
+
+        Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
+        compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
+        one per width converter and two for the argmax register and the output handshake.
+        Pinned against simulation by the tests.
+        """
+        total, width = 2, self.port_format.in_word
+        for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
+            word = hw.simd * hw.in_bits
+            load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
+            total += load + hw.cycles + mvtu.latency + (width != word)
+            width = hw.neurons
+        return total
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        upstream = wiring.flipped(self.i)
+        for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
+            conv = converter(len(upstream.payload), hw.simd * hw.in_bits)
+            if conv is not None:
+                m.submodules[f"convert{index}"] = conv
+                wiring.connect(m, upstream, conv.i)
+                upstream = conv.o
+            m.submodules[f"layer{index}"] = mvtu
+            wiring.connect(m, upstream, mvtu.i)
+            upstream = mvtu.o
+        m.submodules.argmax = self.argmax
+        wiring.connect(m, upstream, self.argmax.i)
+        wiring.connect(m, self.argmax.o, wiring.flipped(self.o))
+        return m

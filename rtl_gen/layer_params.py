@@ -1,0 +1,126 @@
+"""What one MVTU needs, derived from an IR layer: plain integers, no Amaranth.
+
+* Rows of neurons with direction -1 are inverted, so every neuron compares ``>=``
+  (``acc <= t`` is ``-acc >= -t``, and inverting a +-1 row negates ``acc``).
+* A binary-input layer counts matching bits ``m`` (XNOR popcount); ``acc = 2m - fan_in``,
+  so ``acc >= t`` becomes ``m >= ceil((t + fan_in) / 2)``, clipped to ``[0, fan_in + 1]``.
+* Weight ROM word ``nf * SF + sf`` holds PE rows' SIMD-element slices: bit
+  ``p * SIMD + i`` is the weight of neuron ``nf * PE + p`` for input ``sf * SIMD + i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnnhw.ir import Layer
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of a two's complement signal holding every integer in [lo, hi]."""
+    return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
+
+
+@dataclass(frozen=True)
+class LayerHW:
+    name: str
+    neurons: int
+    fan_in: int
+    pe: int
+    simd: int
+    in_bits: int
+    in_signed: bool
+    is_output: bool
+    rows: np.ndarray  # uint8 (neurons, fan_in), direction-normalised
+    thresholds: np.ndarray | None  # int64 (neurons,): matches (1-bit) or acc (n-bit) >= T
+    score_mul: np.ndarray | None  # int64 (neurons,), output layer
+    score_add: np.ndarray | None
+
+    @property
+    def nf(self) -> int:
+        return self.neurons // self.pe
+
+    @property
+    def sf(self) -> int:
+        return self.fan_in // self.simd
+
+    @property
+    def cycles(self) -> int:
+        return self.nf * self.sf
+
+    @property
+    def in_width(self) -> int:
+        """Bits of one input vector."""
+        return self.fan_in * self.in_bits
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        """Range of the value the accumulator holds (matches, or the n-bit dot product)."""
+        if self.in_bits == 1:
+            return 0, self.fan_in
+        lo, hi = (
+            (-(2 ** (self.in_bits - 1)), 2 ** (self.in_bits - 1) - 1)
+            if self.in_signed
+            else (0, 2**self.in_bits - 1)
+        )
+        reach = self.fan_in * max(abs(lo), abs(hi))
+        return -reach, reach
+
+    @property
+    def score_range(self) -> tuple[int, int]:
+        """Range of the output layer's scores."""
+        lo, hi = self.acc_range
+        if self.in_bits == 1:
+            lo, hi = -self.fan_in, self.fan_in
+        k, m = self.score_mul, self.score_add
+        ends = np.concatenate([k * lo + m, k * hi + m])
+        return int(ends.min()), int(ends.max())
+
+    def weight_words(self) -> list[int]:
+        """The weight ROM contents, one PE * SIMD-bit word per (nf, sf)."""
+        tiles = self.rows.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        flat = tiles.reshape(self.nf * self.sf, self.pe * self.simd)
+        return [int.from_bytes(np.packbits(w, bitorder="little").tobytes(), "little") for w in flat]
+
+    def threshold_words(self) -> list[list[int]]:
+        """Thresholds grouped as the MVTU reads them: one list of PE values per nf."""
+        assert self.thresholds is not None
+        return self.thresholds.reshape(self.nf, self.pe).tolist()
+
+
+def layer_hw(layer: Layer) -> LayerHW:
+    """Map a folded IR layer with its PE/SIMD onto MVTU parameters."""
+    if not layer.folded or layer.pe is None or layer.simd is None:
+        raise ValueError(f"layer {layer.name!r} needs integer thresholds and a folding")
+    lo, _ = layer.in_range
+    rows = layer.weights.astype(np.uint8)
+    thresholds = score_mul = score_add = None
+    if layer.is_output:
+        n = layer.neurons
+        score_mul = layer.score_mul if layer.score_mul is not None else np.ones(n, np.int64)
+        score_add = layer.score_add if layer.score_add is not None else np.zeros(n, np.int64)
+    else:
+        flip = layer.directions < 0
+        rows = np.where(flip[:, None], 1 - rows, rows).astype(np.uint8)
+        t = np.where(flip, -layer.thresholds, layer.thresholds).astype(np.int64)
+        if layer.in_bits == 1:
+            t = np.clip(-((-(t + layer.fan_in)) // 2), 0, layer.fan_in + 1)  # ceil
+        else:
+            lo_acc, hi_acc = layer.acc_bounds()
+            t = np.clip(t, -np.max(np.abs(lo_acc)) - 1, np.max(np.abs(hi_acc)) + 1)
+        thresholds = t
+    return LayerHW(
+        name=layer.name,
+        neurons=layer.neurons,
+        fan_in=layer.fan_in,
+        pe=layer.pe,
+        simd=layer.simd,
+        in_bits=layer.in_bits,
+        in_signed=lo < 0,
+        is_output=layer.is_output,
+        rows=rows,
+        thresholds=thresholds,
+        score_mul=score_mul,
+        score_add=score_add,
+    )

@@ -1,0 +1,206 @@
+"""Matrix-vector-threshold unit: one binary layer, folded by PE and SIMD.
+
+Data path, one stage per line (the latency of each is in brackets)::
+
+    i (SIMD x in_bits per beat) -> double-buffered input memory, 2 x SF words
+    issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
+    PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
+    PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
+    compare (hidden: acc >= T -> PE bits | output: scores) into the frame's
+    output vector; the last segment pushes the vector into the output FIFO     [1]
+    o (whole output vector per beat) <- output FIFO
+
+A frame is issued only when the output FIFO is sure to have room for it (a credit
+counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
+to back, so a frame costs exactly NF * SF cycles in steady state.
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from bnnhw.rtl_gen.adder_tree import adder_tree, delay, tree_stages
+from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
+
+
+class MVTU(wiring.Component):
+    """One layer. ``register_every``: adder-tree levels between pipeline registers."""
+
+    def __init__(self, hw: LayerHW, *, register_every: int = 2) -> None:
+        if hw.neurons % hw.pe or hw.fan_in % hw.simd:
+            raise ValueError(f"layer {hw.name!r}: PE must divide neurons, SIMD the fan-in")
+        if register_every < 0:
+            raise ValueError("register_every must be >= 0")
+        self.hw = hw
+        self.register_every = register_every
+        if hw.is_output:
+            lo, hi = hw.score_range
+            self.score_shape = signed(signed_width(lo, hi))
+            out_width = hw.neurons * self.score_shape.width
+        else:
+            out_width = hw.neurons
+        super().__init__(
+            {
+                "i": In(stream.Signature(hw.simd * hw.in_bits)),
+                "o": Out(stream.Signature(out_width)),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        """Cycles from issuing a word to its frame's output being pushed (last word)."""
+        return 3 + tree_stages(self.hw.simd, self.register_every)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        hw = self.hw
+        nf_n, sf_n, pe, simd, bits = hw.nf, hw.sf, hw.pe, hw.simd, hw.in_bits
+
+        # -- input: double-buffered memory, written SIMD elements per beat ------------------
+        m.submodules.inbuf = inbuf = memory.Memory(
+            shape=unsigned(simd * bits), depth=2 * sf_n, init=[]
+        )
+        wr, rd = inbuf.write_port(), inbuf.read_port()
+        full = Signal(2)  # bank holds a complete frame
+        w_bank, w_addr, r_bank = Signal(), Signal(range(sf_n)), Signal()
+        write = self.i.valid & self.i.ready
+        w_done = write & (w_addr == sf_n - 1)
+        m.d.comb += [
+            self.i.ready.eq(~full.bit_select(w_bank, 1)),
+            wr.addr.eq(w_bank * sf_n + w_addr),
+            wr.data.eq(self.i.payload),
+            wr.en.eq(write),
+        ]
+        with m.If(write):
+            m.d.sync += w_addr.eq(Mux(w_done, 0, w_addr + 1))
+        with m.If(w_done):
+            m.d.sync += w_bank.eq(~w_bank)
+
+        # -- output FIFO; a frame starts only with a free slot guaranteed --------------------
+        # a frame holds a credit from its start until the consumer takes its output
+        # (latency + 3 cycles); enough credits keep frames issuing back to back
+        depth = math.ceil((self.latency + 3) / hw.cycles) + 1
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
+            width=len(self.o.payload), depth=depth
+        )
+        in_flight = Signal(range(depth + 1))
+        push = Signal()
+        m.d.comb += [
+            self.o.payload.eq(out_fifo.r_data),
+            self.o.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.o.ready),
+        ]
+
+        # -- issue: one (nf, sf) word per cycle while busy -----------------------------------
+        busy = Signal()
+        nf, sf = Signal(range(nf_n)), Signal(range(sf_n))
+        rom_addr = Signal(range(nf_n * sf_n))
+        last_word = busy & (sf == sf_n - 1) & (nf == nf_n - 1)
+        next_bank = Mux(last_word, ~r_bank, r_bank)
+        next_full = full.bit_select(next_bank, 1) | (w_done & (w_bank == next_bank))
+        start = (~busy | last_word) & next_full & ((out_fifo.level + in_flight) < depth)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), nf.eq(0), sf.eq(0), rom_addr.eq(0)]
+        with m.Elif(busy):
+            m.d.sync += [rom_addr.eq(rom_addr + 1), sf.eq(Mux(sf == sf_n - 1, 0, sf + 1))]
+            with m.If(sf == sf_n - 1):
+                m.d.sync += nf.eq(nf + 1)
+            with m.If(last_word):
+                m.d.sync += busy.eq(0)
+        with m.If(last_word):
+            m.d.sync += r_bank.eq(~r_bank)
+        set_bits = Mux(w_done, Const(1, 2) << w_bank, 0)
+        clear_bits = Mux(last_word, Const(1, 2) << r_bank, 0)
+        m.d.sync += full.eq((full | set_bits) & ~clear_bits)
+        with m.If(start & ~push):
+            m.d.sync += in_flight.eq(in_flight + 1)
+        with m.Elif(push & ~start):
+            m.d.sync += in_flight.eq(in_flight - 1)
+
+        m.submodules.weights = weights = memory.Memory(
+            shape=unsigned(pe * simd), depth=nf_n * sf_n, init=hw.weight_words()
+        )
+        w_rd = weights.read_port()
+        m.d.comb += [rd.addr.eq(r_bank * sf_n + sf), w_rd.addr.eq(rom_addr)]
+        # side band, registered like the synchronous memory reads
+        v1, first1, last1 = Signal(), Signal(), Signal()
+        nf1 = Signal(range(nf_n))
+        m.d.sync += [v1.eq(busy), first1.eq(sf == 0), last1.eq(sf == sf_n - 1), nf1.eq(nf)]
+
+        # -- PE arithmetic: XNOR popcount, or +-code for an n-bit input ----------------------
+        sums, stages = [], 0
+        for p in range(pe):
+            w, x = w_rd.data[p * simd : (p + 1) * simd], rd.data
+            if bits == 1:
+                terms = [~(x[i] ^ w[i]) for i in range(simd)]
+            else:
+                codes = [x[i * bits : (i + 1) * bits] for i in range(simd)]
+                codes = [c.as_signed() if hw.in_signed else c.as_unsigned() for c in codes]
+                terms = [Mux(w[i], c, -c) for i, c in enumerate(codes)]
+            total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
+            sums.append(total)
+        v2, first2, last2, nf2 = (
+            delay(m, s, stages, n)
+            for s, n in ((v1, "v"), (first1, "first"), (last1, "last"), (nf1, "nf"))
+        )
+
+        # -- accumulate ----------------------------------------------------------------------
+        acc_shape = signed(signed_width(*hw.acc_range))
+        accs = [Signal(acc_shape, name=f"acc{p}") for p in range(pe)]
+        with m.If(v2):
+            for acc, total in zip(accs, sums, strict=True):
+                m.d.sync += acc.eq(Mux(first2, total, acc + total))
+        done3, nf3 = Signal(), Signal(range(nf_n))
+        m.d.sync += [done3.eq(v2 & last2), nf3.eq(nf2)]
+
+        # -- threshold or score; assemble the frame's output vector -------------------------
+        segment = self._segment(m, accs, nf2, nf3)
+        seg_width = len(segment)
+        vector = Signal(len(self.o.payload))
+        with m.If(done3):
+            m.d.sync += vector.word_select(nf3, seg_width).eq(segment)
+        m.d.comb += [
+            push.eq(done3 & (nf3 == nf_n - 1)),
+            out_fifo.w_en.eq(push),
+            out_fifo.w_data.eq(Cat(vector[: (nf_n - 1) * seg_width], segment)),
+        ]
+        return m
+
+    def _segment(self, m: Module, accs: list[Signal], nf2, nf3) -> Signal:
+        """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``."""
+        hw = self.hw
+        if hw.is_output:
+            k = hw.score_mul.reshape(hw.nf, hw.pe)
+            add = hw.score_add.reshape(hw.nf, hw.pe)
+            plain = bool((k == 1).all() and (add == 0).all())
+            scores = []
+            for p, acc in enumerate(accs):
+                value = 2 * acc - hw.fan_in if hw.in_bits == 1 else acc
+                if not plain:
+                    mul = Array(Const(int(v), signed(18)) for v in k[:, p])[nf3]
+                    off = Array(Const(int(v), signed(32)) for v in add[:, p])[nf3]
+                    value = value * mul + off
+                scores.append(value.as_signed()[: self.score_shape.width])
+            segment = Signal(hw.pe * self.score_shape.width)
+            m.d.comb += segment.eq(Cat(*scores))
+            return segment
+        t_shape = signed(signed_width(int(hw.thresholds.min()), int(hw.thresholds.max())))
+        mask = (1 << t_shape.width) - 1
+        m.submodules.thresholds = t_mem = memory.Memory(
+            shape=unsigned(hw.pe * t_shape.width),
+            depth=hw.nf,
+            init=[
+                sum((int(t) & mask) << (j * t_shape.width) for j, t in enumerate(row))
+                for row in hw.threshold_words()
+            ],
+        )
+        t_rd = t_mem.read_port()
+        m.d.comb += t_rd.addr.eq(nf2)
+        segment = Signal(hw.pe)
+        for p, acc in enumerate(accs):
+            t = t_rd.data[p * t_shape.width : (p + 1) * t_shape.width].as_signed()
+            m.d.comb += segment[p].eq(acc >= t)
+        return segment

@@ -1,0 +1,84 @@
+"""Stream width converters by an integer ratio, little-endian (element 0 in the low bits).
+
+They sit between the host and the first layer (host words of a chosen width) and between
+layers (a whole output vector in, SIMD-element words out). Neither adds a bubble: a new
+word is taken in the same cycle the last piece of the previous one leaves.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class Downsizer(wiring.Component):
+    """One ``wide``-bit word in, ``wide / narrow`` words of ``narrow`` bits out."""
+
+    def __init__(self, wide: int, narrow: int) -> None:
+        if narrow < 1 or wide % narrow:
+            raise ValueError(f"Downsizer: {narrow} must divide {wide}")
+        self.ratio = wide // narrow
+        super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        narrow = len(self.o.payload)
+        buf = Signal(len(self.i.payload))
+        left = Signal(range(self.ratio + 1))  # narrow words still to send
+        taken = self.o.valid & self.o.ready
+        m.d.comb += [
+            self.o.valid.eq(left != 0),
+            self.o.payload.eq(buf[:narrow]),
+            self.i.ready.eq((left == 0) | ((left == 1) & self.o.ready)),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [buf.eq(self.i.payload), left.eq(self.ratio)]
+        with m.Elif(taken):
+            m.d.sync += [buf.eq(buf >> narrow), left.eq(left - 1)]
+        return m
+
+
+class Upsizer(wiring.Component):
+    """``wide / narrow`` words of ``narrow`` bits in, one ``wide``-bit word out."""
+
+    def __init__(self, narrow: int, wide: int) -> None:
+        if narrow < 1 or wide % narrow:
+            raise ValueError(f"Upsizer: {narrow} must divide {wide}")
+        self.ratio = wide // narrow
+        super().__init__({"i": In(stream.Signature(narrow)), "o": Out(stream.Signature(wide))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        narrow = len(self.i.payload)
+        buf = Signal(len(self.o.payload))
+        count = Signal(range(self.ratio))
+        full = Signal()
+        accept = self.i.valid & self.i.ready
+        m.d.comb += [
+            self.o.valid.eq(full),
+            self.o.payload.eq(buf),
+            self.i.ready.eq(~full | self.o.ready),
+        ]
+        with m.If(accept):
+            # shift in at the top: after ``ratio`` words the first one is at the bottom
+            m.d.sync += buf.eq(Cat(buf[narrow:], self.i.payload))
+            m.d.sync += count.eq(0 if self.ratio == 1 else count + 1)
+            with m.If(count == self.ratio - 1):
+                m.d.sync += [full.eq(1), count.eq(0)]
+            with m.Elif(self.o.ready):
+                m.d.sync += full.eq(0)
+        with m.Elif(self.o.ready):
+            m.d.sync += full.eq(0)
+        return m
+
+
+def converter(src: int, dst: int) -> wiring.Component | None:
+    """The converter from ``src``-bit to ``dst``-bit words, None when they are equal."""
+    if src == dst:
+        return None
+    if src % dst == 0:
+        return Downsizer(src, dst)
+    if dst % src == 0:
+        return Upsizer(src, dst)
+    raise ValueError(f"no integer-ratio converter from {src}-bit to {dst}-bit words")
