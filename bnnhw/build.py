@@ -56,23 +56,9 @@ class Build:
 
     def port_format(self):
         """How a host packs frames for this build and reads its results."""
-        from bnnhw.rtl_gen import PortFormat
+        from bnnhw.rtl_gen.accelerator import port_format_for
 
-        spec = self.report["interface"]
-        return PortFormat(
-            **{
-                k: spec[k]
-                for k in (
-                    "input_elements",
-                    "input_bits",
-                    "in_word",
-                    "classes",
-                    "class_bits",
-                    "score_bits",
-                    "with_scores",
-                )
-            }
-        )
+        return port_format_for(self.net, self.in_word, self.with_scores)
 
 
 def step_import(build: Build) -> None:
@@ -101,9 +87,10 @@ def step_verilog(build: Build) -> None:
 
     build.top = top_name(build.net.name)
     try:
-        accelerator = build.accelerator()
+        build.port_format()  # checks the host word width before building anything
     except ValueError as exc:
         raise InputError(f"{build.model}: {exc}") from None
+    accelerator = build.accelerator()
     build.verilog = build.folder / f"{build.top}.v"
     build.verilog.write_text(to_verilog(accelerator, build.top))
     build.report = _hardware_report(build, accelerator)

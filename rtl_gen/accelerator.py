@@ -13,12 +13,37 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from bnnhw.rtl_gen.argmax import Argmax
-from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw
+from bnnhw.rtl_gen.checks import refuse
+from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.width import converter
 
 from bnnhw.ir import Network
+
+
+def port_format_for(net: Network, in_word: int | None, with_scores: bool) -> PortFormat:
+    """The host interface an Accelerator for ``net`` will have (no hardware is built)."""
+    layers = [layer_hw(layer) for layer in net.layers]
+    first, last = layers[0], layers[-1]
+    word = first.simd * first.in_bits
+    in_word = in_word or word
+    frame = first.in_width
+    if in_word < 1 or not (word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)):
+        raise ValueError(
+            f"input word of {in_word} bits: it must divide the first layer's "
+            f"{word}-bit word (SIMD x input bits), or be a multiple of it that divides "
+            f"the {frame}-bit frame"
+        )
+    return PortFormat(
+        input_elements=first.fan_in,
+        input_bits=first.in_bits,
+        in_word=in_word,
+        classes=net.classes,
+        class_bits=max(1, (net.classes - 1).bit_length()),
+        score_bits=signed_width(*last.score_range),
+        with_scores=with_scores,
+    )
 
 
 class Accelerator(wiring.Component):
@@ -32,33 +57,17 @@ class Accelerator(wiring.Component):
         with_scores: bool = True,
         register_every: int = 2,
     ) -> None:
+        try:
+            self.port_format = port_format_for(net, in_word, with_scores)
+        except ValueError as exc:
+            refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
-        first = self.layers[0]
-        word = first.simd * first.in_bits
-        in_word = in_word or word
-        frame = first.in_width
-        if not (word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)):
-            raise ValueError(
-                f"input word of {in_word} bits: it must divide the first layer's "
-                f"{word}-bit word (SIMD x input bits), or be a multiple of it that divides "
-                f"the {frame}-bit frame"
-            )
         self.register_every = register_every
         self.mvtus = [MVTU(hw, register_every=register_every) for hw in self.layers]
-        score_bits = self.mvtus[-1].score_shape.width
-        self.argmax = Argmax(net.classes, score_bits, with_scores=with_scores)
-        self.port_format = PortFormat(
-            input_elements=first.fan_in,
-            input_bits=first.in_bits,
-            in_word=in_word,
-            classes=net.classes,
-            class_bits=self.argmax.index_width,
-            score_bits=score_bits,
-            with_scores=with_scores,
-        )
+        self.argmax = Argmax(net.classes, self.port_format.score_bits, with_scores=with_scores)
         super().__init__(
             {
-                "i": In(stream.Signature(in_word)),
+                "i": In(stream.Signature(self.port_format.in_word)),
                 "o": Out(stream.Signature(self.port_format.out_word)),
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from bnnhw.rtl_gen.checks import refuse
 
 
 class Argmax(wiring.Component):
@@ -16,7 +17,10 @@ class Argmax(wiring.Component):
 
     def __init__(self, classes: int, score_width: int, *, with_scores: bool = True) -> None:
         if classes < 1 or score_width < 1:
-            raise ValueError("Argmax needs at least one class and a score width >= 1")
+            refuse(
+                self,
+                f"Argmax needs classes >= 1 and score_width >= 1, got {classes}, {score_width}",
+            )
         self.classes, self.score_width = classes, score_width
         self.index_width = max(1, (classes - 1).bit_length())
         self.with_scores = with_scores

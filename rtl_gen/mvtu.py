@@ -23,6 +23,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from bnnhw.rtl_gen.adder_tree import adder_tree, delay, tree_stages
+from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 
 
@@ -30,10 +31,16 @@ class MVTU(wiring.Component):
     """One layer. ``register_every``: adder-tree levels between pipeline registers."""
 
     def __init__(self, hw: LayerHW, *, register_every: int = 2) -> None:
+        problem = None
         if hw.neurons % hw.pe or hw.fan_in % hw.simd:
-            raise ValueError(f"layer {hw.name!r}: PE must divide neurons, SIMD the fan-in")
-        if register_every < 0:
-            raise ValueError("register_every must be >= 0")
+            problem = (
+                f"layer {hw.name!r}: PE={hw.pe} must divide its {hw.neurons} neurons and "
+                f"SIMD={hw.simd} its fan-in {hw.fan_in}"
+            )
+        elif register_every < 0:
+            problem = f"layer {hw.name!r}: register_every must be >= 0, got {register_every}"
+        if problem:
+            refuse(self, problem)
         self.hw = hw
         self.register_every = register_every
         if hw.is_output:

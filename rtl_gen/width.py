@@ -10,6 +10,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from bnnhw.rtl_gen.checks import refuse
 
 
 class Downsizer(wiring.Component):
@@ -17,7 +18,7 @@ class Downsizer(wiring.Component):
 
     def __init__(self, wide: int, narrow: int) -> None:
         if narrow < 1 or wide % narrow:
-            raise ValueError(f"Downsizer: {narrow} must divide {wide}")
+            refuse(self, f"Downsizer: the narrow width {narrow} must divide the wide {wide}")
         self.ratio = wide // narrow
         super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
 
@@ -44,7 +45,7 @@ class Upsizer(wiring.Component):
 
     def __init__(self, narrow: int, wide: int) -> None:
         if narrow < 1 or wide % narrow:
-            raise ValueError(f"Upsizer: {narrow} must divide {wide}")
+            refuse(self, f"Upsizer: the narrow width {narrow} must divide the wide {wide}")
         self.ratio = wide // narrow
         super().__init__({"i": In(stream.Signature(narrow)), "o": Out(stream.Signature(wide))})
 

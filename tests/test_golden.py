@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ir_networks import random_network
 
 from bnnhw import golden
 from bnnhw.errors import InputError
@@ -22,27 +21,6 @@ def test_pack_unpack_round_trip(n, rows, seed):
     assert np.array_equal(golden.unpack_bits(words, n), bits)
     if rows:  # element i is bit i % 64 of word i // 64
         assert int(words[0, 0]) & 1 == bits[0, 0]
-
-
-def _random_net(rng, widths, spec: InputSpec) -> Network:
-    layers = []
-    for i, (fan_in, neurons) in enumerate(itertools.pairwise(widths)):
-        last = i == len(widths) - 2
-        layer = Layer(
-            f"fc{i}",
-            rng.integers(0, 2, (neurons, fan_in), dtype=np.uint8),
-            in_bits=spec.bits if i == 0 else 1,
-            in_range=spec.code_range if i == 0 else (-1, 1),
-            is_output=last,
-        )
-        if last:
-            layer.out_scale, layer.out_bias = np.ones(neurons), np.zeros(neurons)
-        else:
-            lo, hi = layer.acc_bounds()
-            layer.thresholds = rng.integers(lo - 2, hi + 3)
-            layer.directions = rng.choice(np.int8([-1, 1]), neurons)
-        layers.append(layer)
-    return Network("r", spec, layers)
 
 
 def _naive(net: Network, codes: np.ndarray) -> list[np.ndarray]:
@@ -70,7 +48,7 @@ def _naive(net: Network, codes: np.ndarray) -> list[np.ndarray]:
 def test_layers_match_integer_definition(widths, bits, signed, narrow, seed):
     rng = np.random.default_rng(seed)
     spec = InputSpec(shape=(widths[0],), bits=bits, signed=signed or bits == 1, narrow=narrow)
-    net = _random_net(rng, widths, spec)
+    net = random_network(rng, widths, spec)
     lo, hi = spec.code_range
     codes = (
         rng.integers(0, 2, (37, widths[0]))

@@ -63,6 +63,7 @@ def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str)
         if not isinstance(choice, dict) or set(choice) != {"pe", "simd"}:
             raise InputError(f'{source}: layer {key!r} needs {{"pe": P, "simd": S}}')
         layer.pe, layer.simd = int(choice["pe"]), int(choice["simd"])
+        check_layer_folding(layer, source)
     missing = [layer.name for layer in net.layers if layer.pe is None]
     if missing:
         raise InputError(f"{source}: no folding given for layer(s) {', '.join(missing)}")
@@ -73,18 +74,22 @@ def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str)
 def check_folding(net: Network, source: str = "folding") -> None:
     """PE must divide the neurons and SIMD the fan-in of every layer."""
     for layer in net.layers:
-        if layer.pe is None or layer.simd is None or layer.pe < 1 or layer.simd < 1:
-            raise InputError(f"{source}: layer {layer.name!r} has no valid PE/SIMD")
-        if layer.neurons % layer.pe:
-            raise InputError(
-                f"{source}: layer {layer.name!r}: PE={layer.pe} does not divide its "
-                f"{layer.neurons} neurons; choose one of {divisors(layer.neurons)}"
-            )
-        if layer.fan_in % layer.simd:
-            raise InputError(
-                f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide its "
-                f"fan-in {layer.fan_in}; choose one of {divisors(layer.fan_in)}"
-            )
+        check_layer_folding(layer, source)
+
+
+def check_layer_folding(layer: Layer, source: str) -> None:
+    if layer.pe is None or layer.simd is None or layer.pe < 1 or layer.simd < 1:
+        raise InputError(f"{source}: layer {layer.name!r} has no valid PE/SIMD")
+    if layer.neurons % layer.pe:
+        raise InputError(
+            f"{source}: layer {layer.name!r}: PE={layer.pe} does not divide its "
+            f"{layer.neurons} neurons; choose one of {divisors(layer.neurons)}"
+        )
+    if layer.fan_in % layer.simd:
+        raise InputError(
+            f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide its "
+            f"fan-in {layer.fan_in}; choose one of {divisors(layer.fan_in)}"
+        )
 
 
 def load_folding(path: str | Path) -> dict[str, dict[str, int]]:

@@ -1,0 +1,101 @@
+"""Each RTL component alone in Amaranth's simulator, with random stalls on both sides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bnnhw.rtl_gen.argmax import Argmax
+from bnnhw.rtl_gen.layer_params import layer_hw
+from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.port_format import PortFormat
+from bnnhw.rtl_gen.width import Downsizer, Upsizer, converter
+from bnnhw.sim.amaranth_streams import run_streams
+from ir_networks import random_frames, random_network
+
+from bnnhw import golden
+from bnnhw.ir import InputSpec
+
+
+def _steady(run, skip=2) -> float:
+    cycles = run.out_cycles
+    return (cycles[-1] - cycles[skip]) / (len(cycles) - 1 - skip)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.5])
+def test_width_converters_round_trip(gap):
+    rng = np.random.default_rng(1)
+    wide = [int(v) for v in rng.integers(0, 2**48, 12)]
+    down = run_streams(Downsizer(48, 12), wide, 48, in_gap=gap, out_gap=gap, seed=3)
+    expected = [(w >> (12 * k)) & 0xFFF for w in wide for k in range(4)]
+    assert down.outputs == expected
+    up = run_streams(Upsizer(12, 48), expected, 12, in_gap=gap, out_gap=gap, seed=4)
+    assert up.outputs == wide
+    if gap == 0:  # no bubbles: one narrow word per cycle
+        assert _steady(down) == 1.0 and _steady(up) == 4.0
+
+
+def test_converter_parameters_are_checked():
+    assert converter(16, 16) is None
+    with pytest.raises(ValueError, match="no integer-ratio converter"):
+        converter(12, 8)
+    with pytest.raises(ValueError, match="narrow width 4 must divide the wide 10"):
+        Downsizer(10, 4)
+
+
+@pytest.mark.parametrize("with_scores", [True, False])
+def test_argmax_picks_lowest_index_on_ties(with_scores):
+    rng = np.random.default_rng(2)
+    scores = rng.integers(-4, 4, (40, 7))  # small range: many ties
+    scores[0] = 3  # all equal
+    fmt = PortFormat(1, 1, 1, 7, 3, 5, with_scores)
+    words = [sum((int(s) & 31) << (5 * c) for c, s in enumerate(row)) for row in scores]
+    run = run_streams(Argmax(7, 5, with_scores=with_scores), words, 40, in_gap=0.3, out_gap=0.3)
+    results = [fmt.unpack_result(w) for w in run.outputs]
+    assert [r[0] for r in results] == np.argmax(scores, axis=1).tolist()
+    if with_scores:
+        assert [r[1] for r in results] == scores.tolist()
+
+
+def _layer_case(bits: int, is_output: bool, pe: int, simd: int, per_class: bool = False):
+    rng = np.random.default_rng(bits * 100 + pe * 10 + simd)
+    spec = InputSpec(shape=(12,), bits=bits, signed=bits > 1, scale=1.0)
+    widths = [12, 6] if is_output else [12, 6, 2]
+    net = random_network(rng, widths, spec, per_class_scores=per_class)
+    layer = net.layers[0]
+    layer.pe, layer.simd = pe, simd
+    x = random_frames(rng, spec, 10)
+    return layer_hw(layer), golden.layer_outputs(net, x)
+
+
+def _decode(hw, dut, word: int) -> list[int]:
+    if not hw.is_output:
+        return [(word >> j) & 1 for j in range(hw.neurons)]
+    w = dut.score_shape.width
+    raw = [(word >> (j * w)) & ((1 << w) - 1) for j in range(hw.neurons)]
+    return [v - (1 << w) if v >> (w - 1) else v for v in raw]
+
+
+@pytest.mark.parametrize("bits", [1, 4])
+@pytest.mark.parametrize("is_output", [False, True])
+@pytest.mark.parametrize("pe, simd", [(1, 1), (2, 4), (6, 12), (3, 3)])
+def test_mvtu_matches_golden_and_ideal_cycles(bits, is_output, pe, simd):
+    hw, outs = _layer_case(bits, is_output, pe, simd, per_class=is_output and bits == 4)
+    fmt = PortFormat(hw.fan_in, hw.in_bits, simd * bits, 1, 1, 1, False)
+    words = [w for frame in fmt.pack_frames(outs[0]) for w in frame]
+    dut = MVTU(hw)
+    run = run_streams(dut, words, len(outs[0]), in_gap=0.3, out_gap=0.3)
+    assert [_decode(hw, dut, w) for w in run.outputs] == outs[1].tolist()
+    dut = MVTU(hw)
+    fast = run_streams(dut, words, len(outs[0]))
+    assert _steady(fast) == hw.cycles
+
+
+def test_mvtu_parameters_are_checked():
+    hw, _ = _layer_case(1, False, 2, 4)
+    with pytest.raises(ValueError, match="register_every"):
+        MVTU(hw, register_every=-1)
+    rng = np.random.default_rng(0)
+    net = random_network(rng, [12, 6, 2], InputSpec(shape=(12,), bits=1))
+    net.layers[0].pe, net.layers[0].simd = 4, 4
+    with pytest.raises(ValueError, match="PE=4 must divide its 6 neurons"):
+        MVTU(layer_hw(net.layers[0]))

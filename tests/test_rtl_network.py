@@ -1,0 +1,77 @@
+"""The whole accelerator in Amaranth's simulator against the golden model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bnnhw.rtl_gen import Accelerator
+from bnnhw.sim.amaranth_streams import run_streams
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ir_networks import random_frames, random_network
+
+import bnnhw
+from bnnhw import golden
+from bnnhw.ir import InputSpec
+from bnnhw.passes.folding import divisors, fold_auto
+
+
+def _run(net, x, *, in_word=None, gap=0.0, seed=0):
+    acc = Accelerator(net, in_word=in_word)
+    fmt = acc.port_format
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    run = run_streams(acc, words, len(x), in_gap=gap, out_gap=gap, seed=seed)
+    results = [fmt.unpack_result(w) for w in run.outputs]
+    return acc, run, np.array([r[0] for r in results]), np.array([r[1] for r in results])
+
+
+def _assert_matches_golden(net, x, classes, scores):
+    assert np.array_equal(scores, golden.scores(net, x))
+    assert np.array_equal(classes, golden.predict(net, x))
+
+
+@pytest.mark.parametrize("name", ["digits_w1a1_in1_classic", "digits_w1a1_in8_dynamo"])
+@pytest.mark.parametrize("lanes", [128, 1024])
+def test_bundled_digits_models_with_stalls(name, lanes):
+    net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), max_lanes=lanes)
+    x = random_frames(np.random.default_rng(lanes), net.input, 12)
+    _, _, classes, scores = _run(net, x, gap=0.4, seed=lanes)
+    _assert_matches_golden(net, x, classes, scores)
+
+
+@pytest.mark.parametrize("lanes", [64, 256, 1024])
+@pytest.mark.parametrize("in_word", [None, 8, 64])
+def test_latency_formula_and_steady_state(lanes, in_word):
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), lanes)
+    x = random_frames(np.random.default_rng(0), net.input, 8)
+    acc, run, classes, scores = _run(net, x, in_word=in_word)
+    _assert_matches_golden(net, x, classes, scores)
+    assert run.out_cycles[0] == acc.latency_cycles
+    interval = max(acc.ideal_cycles, acc.port_format.frame_words)  # the host port may bind
+    steady = (run.out_cycles[-1] - run.out_cycles[2]) / (len(x) - 3)
+    assert steady <= 1.05 * interval
+
+
+@st.composite
+def networks_and_foldings(draw):
+    bits = draw(st.sampled_from([1, 1, 2, 3, 8]))
+    widths = draw(st.lists(st.integers(1, 24), min_size=2, max_size=4))
+    spec = InputSpec(shape=(widths[0],), bits=bits, signed=bits > 1 and draw(st.booleans()))
+    seed = draw(st.integers(0, 2**16))
+    net = random_network(
+        np.random.default_rng(seed), widths, spec, per_class_scores=draw(st.booleans())
+    )
+    for layer in net.layers:
+        layer.pe = draw(st.sampled_from(divisors(layer.neurons)))
+        layer.simd = draw(st.sampled_from(divisors(layer.fan_in)))
+    return net, seed
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=networks_and_foldings(), gap=st.sampled_from([0.0, 0.3]))
+def test_random_networks_and_foldings_match_golden(case, gap):
+    net, seed = case
+    x = random_frames(np.random.default_rng(seed + 1), net.input, 6)
+    _, _, classes, scores = _run(net, x, gap=gap, seed=seed)
+    _assert_matches_golden(net, x, classes, scores)
