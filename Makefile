@@ -16,10 +16,13 @@ $(BIN)/bnnhw: pyproject.toml
 
 setup: $(BIN)/bnnhw
 
-# ONNX -> IR -> golden model, checked against qonnx execute_onnx on the full test split.
+# ONNX -> IR -> golden model (checked against qonnx execute_onnx on the full test split)
+# -> Verilog -> cocotb on Verilator, every output bit checked against the golden model.
 demo: setup
 	$(BIN)/bnnhw inspect $(MODEL)
 	$(BIN)/bnnhw evaluate $(MODEL) --reference
+	$(BIN)/bnnhw compile $(MODEL) -o build/demo --force
+	$(BIN)/bnnhw verify build/demo --sim verilator --vectors 200
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -76,8 +76,8 @@ def build_markdown(report: dict) -> str:
         "",
         f"- initiation interval: {report['initiation_interval']} cycles per frame "
         "(the slowest layer)",
-        f"- latency: {report['latency_cycles']} cycles from a frame's first input word to its "
-        "result",
+        f"- latency: {report['latency_cycles']} cycles from a frame's first input word "
+        "handshake to its result's",
         f"- input: {io['frame_words']} words of {io['in_word']} bits per frame "
         f"({io['input_elements']} x {io['input_bits']}-bit codes)",
         f"- output: {io['out_word']}-bit word, class in bits [{io['class_bits'] - 1}:0]"

@@ -79,14 +79,14 @@ class Accelerator(wiring.Component):
 
     @property
     def latency_cycles(self) -> int:
-        """Cycles from a frame's first input word to its result, with no stalls.
+        """Clock edges from a frame's first input handshake to its result's, with no stalls.
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per width converter and two for the argmax register and the output handshake.
-        Pinned against simulation by the tests.
+        one per width converter and one for the argmax register. Pinned against
+        simulation by the tests.
         """
-        total, width = 2, self.port_format.in_word
+        total, width = 1, self.port_format.in_word
         for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
             word = hw.simd * hw.in_bits
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf

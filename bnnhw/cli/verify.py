@@ -1,0 +1,160 @@
+"""`bnnhw verify`: simulate the generated Verilog and check it bit for bit against the golden.
+
+The last line printed is always ``M/N frames match``, so scripts can read it; the exit
+status is 1 on any mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from bnnhw.errors import InputError
+
+
+def add_parser(verbs) -> None:
+    p = verbs.add_parser(
+        "verify", help="simulate the Verilog (Verilator or Icarus) against the golden model"
+    )
+    p.add_argument("model", help="an .onnx/QONNX file (compiled first) or a bnnhw build folder")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument(
+        "--vectors",
+        type=int,
+        help="frames to simulate: random ones (default 100), or the first N of --inputs",
+    )
+    p.add_argument("--inputs", help=".npy frames (N, *input shape), float32, as for predict")
+    p.add_argument("--waves", action="store_true", help="dump a VCD of the whole run")
+    p.add_argument("--seed", type=int, default=0, help="random frames, gaps and reset point")
+    p.add_argument("--in-gap", type=float, default=0.1, help="P(idle input cycle), default 0.1")
+    p.add_argument("--out-gap", type=float, default=0.1, help="P(o__ready low), default 0.1")
+    p.add_argument("--folding", default="auto", help="when compiling: as for bnnhw compile")
+    p.add_argument("--max-lanes", type=int, default=256, help="when compiling: as for compile")
+    p.add_argument("-o", "--output", help="build folder for an .onnx (default: a temporary one)")
+    p.set_defaults(func=cmd_verify)
+
+
+def _build(args: argparse.Namespace, folder: Path):
+    from bnnhw.build import compile_model, load_build
+
+    model = Path(args.model)
+    if model.is_dir():
+        print(f"build folder {model}")
+        if args.folding != "auto" or args.max_lanes != 256 or args.output:
+            print("  (--folding, --max-lanes and -o apply only when compiling an .onnx)")
+        return load_build(model)
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "build.json").is_file():
+        raise InputError(f"{folder} is not empty and not a bnnhw build folder")
+    print(f"compiling {model} into {folder}")
+    return compile_model(
+        model,
+        folder,
+        force=True,
+        folding=args.folding,
+        max_lanes=args.max_lanes,
+        progress=lambda line: print(f"  {line}", flush=True),
+    )
+
+
+def _vectors(args: argparse.Namespace, build):
+    from bnnhw import golden
+    from bnnhw.cli.files import load_array
+    from bnnhw.sim.vectors import make_vectors
+
+    if args.vectors is not None and args.vectors < 1:
+        raise InputError(f"--vectors {args.vectors}: give at least one frame")
+    if args.inputs is None:
+        frames = args.vectors or 100
+        print(f"vectors: {frames} random frames (seed {args.seed})")
+        return make_vectors(build, frames=frames, seed=args.seed)
+    x = golden.check_inputs(build.net.input, load_array(args.inputs), what=str(args.inputs))
+    x = x[: args.vectors] if args.vectors else x
+    if len(x) == 0:
+        raise InputError(f"{args.inputs}: no frames")
+    print(f"vectors: {len(x)} frames from {args.inputs}")
+    return make_vectors(build, x)
+
+
+def describe(m: dict) -> str:
+    """One mismatch record (sim/vectors.py ``_localise``) as one line."""
+    where = {
+        "layer": f"layer {m['layer']} ({m['layer_name']})",
+        "argmax": "argmax/output stage (every layer output was right)",
+        "missing": "no output",
+        "output": "output word",
+    }[m["stage"]]
+    line = f"frame {m['frame']} [{m['test']}]: first difference at {where}"
+    if m["stage"] == "layer":
+        shown = ", ".join(map(str, m["neurons"][:8]))
+        more = " ..." if m["neurons_differing"] > 8 else ""
+        line += f", neuron(s) {shown}{more} ({m['neurons_differing']} differ)"
+        if m.get("layer_output_missing"):
+            line += ", the layer produced no output for it"
+    expected, got = m["expected"], m["got"]
+    if got is not None:
+        line += f"; expected class {expected['class']}, got {got['class']}"
+        if got["scores"] != expected["scores"]:
+            line += f"; expected scores {expected['scores']}, got {got['scores']}"
+    if m.get("time_ns") is not None:
+        line += f"; output at {m['time_ns']:.0f} ns (cycle {m['cycle']} of the test)"
+    if m.get("vcd"):
+        line += f"; waves {m['vcd']}"
+    return line
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    temp = None
+    if Path(args.model).is_dir():
+        folder = Path(args.model)
+    elif args.output:
+        folder = Path(args.output)
+    else:
+        folder = temp = Path(tempfile.mkdtemp(prefix="bnnhw-verify-"))
+    keep = False
+    try:
+        result = _run(args, folder)
+        keep = args.waves or not result.ok
+    finally:
+        if temp is not None and not keep:
+            shutil.rmtree(temp, ignore_errors=True)
+    if temp is not None and keep:
+        print(f"build folder kept: {temp}")
+    print(f"{result.matched}/{result.frames} frames match")
+    return 0 if result.ok else 1
+
+
+def _run(args: argparse.Namespace, folder: Path):
+    from bnnhw.sim.runner import simulate
+
+    build = _build(args, folder)
+    vectors = _vectors(args, build)
+    result = simulate(
+        build,
+        vectors,
+        simulator=args.sim,
+        in_gap=args.in_gap,
+        out_gap=args.out_gap,
+        seed=args.seed,
+        waves=args.waves,
+        progress=lambda line: print(line, flush=True),
+    )
+    rate = result.frames_per_second
+    speed = f" ({rate:,.0f} frames/s while streaming)" if rate else ""
+    print(f"{args.sim}: simulated in {result.sim_seconds:.1f} s{speed}")
+    for m in result.mismatches:
+        print(f"MISMATCH {describe(m)}")
+    if result.mismatches:
+        print(f"mismatch report: {result.folder / 'mismatch.json'}")
+    if result.vcd:
+        print(f"waves: {result.vcd}")
+    measured = result.cycles_per_frame
+    text = "n/a (too few frames)" if measured is None else f"{measured:.2f}"
+    note = ""
+    if result.frame_words > result.ideal:
+        note = f"; the host needs {result.frame_words} cycles to send a frame"
+    print(f"cycles per frame: {text} (ideal {result.ideal}, the initiation interval{note})")
+    if result.latency is not None:
+        print(f"latency: {result.latency} cycles (report: {build.report['latency_cycles']})")
+    return result

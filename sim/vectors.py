@@ -1,0 +1,253 @@
+"""Test vectors shared by every simulator: the words that go in, what must come out.
+
+One ``.npz`` of NumPy arrays plus a small JSON header beside it. A bench running inside a
+simulator reads them with NumPy alone, so it never imports the compiler or Amaranth, and
+every simulator checks exactly the same frames against exactly the same golden values.
+
+Wide words are stored as little-endian byte rows (``uint8``), since NumPy has no integer
+type wider than 64 bits and input words or output words often are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = 1
+
+
+def header_path(path: str | Path) -> Path:
+    """The JSON header that sits beside a vectors ``.npz``."""
+    return Path(path).with_suffix(".json")
+
+
+def to_bytes(values: list[int], bits: int) -> np.ndarray:
+    """Python ints -> (len, ceil(bits/8)) little-endian uint8 rows."""
+    nbytes = max(1, (bits + 7) // 8)
+    data = b"".join(v.to_bytes(nbytes, "little") for v in values)
+    return np.frombuffer(data, np.uint8).reshape(len(values), nbytes).copy()
+
+
+def from_bytes(row: np.ndarray) -> int:
+    return int.from_bytes(np.ascontiguousarray(row, np.uint8).tobytes(), "little")
+
+
+@dataclass
+class Vectors:
+    """Inputs and golden outputs of ``frames`` frames for one build."""
+
+    header: dict
+    words: np.ndarray  # uint8 (N, frame_words, in_bytes): the input words of each frame
+    expected: np.ndarray  # uint8 (N, out_bytes): the output word each frame must produce
+    classes: np.ndarray  # int64 (N,)
+    scores: np.ndarray  # int64 (N, classes)
+    layers: list[np.ndarray]  # per layer: bits uint8 (N, neurons), last layer scores int64
+
+    @property
+    def frames(self) -> int:
+        return len(self.classes)
+
+    def frame_words(self, n: int) -> list[int]:
+        return [from_bytes(w) for w in self.words[n]]
+
+    def expected_word(self, n: int) -> int:
+        return from_bytes(self.expected[n])
+
+    def decode_output(self, word: int) -> tuple[int, list[int]]:
+        """An output word -> (class, scores), as PortFormat.unpack_result does."""
+        i = self.header["interface"]
+        cls = word & ((1 << i["class_bits"]) - 1)
+        if not i["with_scores"]:
+            return cls, []
+        return cls, _signed_fields(word >> i["class_bits"], i["score_bits"], i["classes"])
+
+    def decode_layer(self, k: int, payload: int) -> np.ndarray:
+        """A layer's ``o__payload`` -> its bits (hidden) or signed scores (last layer)."""
+        layer = self.header["layers"][k]
+        if layer["kind"] == "scores":
+            return np.array(_signed_fields(payload, layer["score_bits"], layer["neurons"]))
+        raw = np.frombuffer(payload.to_bytes((layer["neurons"] + 7) // 8, "little"), np.uint8)
+        return np.unpackbits(raw, count=layer["neurons"], bitorder="little")
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.npz) and its JSON header; returns the .npz path."""
+        path = Path(path).with_suffix(".npz")
+        arrays = {"words": self.words, "expected": self.expected}
+        arrays |= {"classes": self.classes, "scores": self.scores}
+        arrays |= {f"layer{k}": v for k, v in enumerate(self.layers)}
+        np.savez_compressed(path, **arrays)
+        header_path(path).write_text(json.dumps(self.header, indent=1) + "\n")
+        return path
+
+
+def _signed_fields(value: int, bits: int, count: int) -> list[int]:
+    out = []
+    for c in range(count):
+        raw = (value >> (c * bits)) & ((1 << bits) - 1)
+        out.append(raw - (1 << bits) if raw >> (bits - 1) else raw)
+    return out
+
+
+def load_vectors(path: str | Path) -> Vectors:
+    """Read what :meth:`Vectors.save` wrote."""
+    path = Path(path)
+    header = json.loads(header_path(path).read_text())
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path}: vectors format {header.get('format')}, expected {FORMAT}")
+    with np.load(path, allow_pickle=False) as z:
+        layers = [z[f"layer{k}"] for k in range(len(header["layers"]))]
+        return Vectors(header, z["words"], z["expected"], z["classes"], z["scores"], layers)
+
+
+def random_inputs(spec, frames: int, seed: int = 0) -> np.ndarray:
+    """Float frames whose codes spread over the whole input code range (seeded).
+
+    Drawn in code space and mapped back through the host's preprocessing when it is
+    affine, so an 8-bit input reaches its negative codes too, not only what images give.
+    """
+    from bnnhw.ir.elementwise import affine_coefficients
+
+    rng = np.random.default_rng(seed)
+    lo, hi = spec.code_range
+    scale = 1.0 if spec.bits == 1 else spec.scale
+    y = rng.uniform((lo - 0.5) * scale, (hi + 0.5) * scale, (frames, spec.size))
+    try:
+        a, b = affine_coefficients(spec.preprocess, spec.size)
+    except ValueError:
+        a, b = np.ones(spec.size), np.zeros(spec.size)
+    ok = np.isfinite(a) & np.isfinite(b) & (a != 0)
+    x = np.where(ok, (y - b) / np.where(ok, a, 1), rng.uniform(-1, 1, y.shape))
+    return x.astype(np.float32).reshape(frames, *spec.shape)
+
+
+def make_vectors(build, x: np.ndarray | None = None, *, frames: int = 100, seed: int = 0):
+    """Vectors for ``build`` from float frames ``x``, or ``frames`` random ones."""
+    from bnnhw import golden
+    from bnnhw.errors import InputError
+
+    net, report = build.net, build.report
+    source = "inputs"
+    if x is None:
+        x, source = random_inputs(net.input, frames, seed), f"random(seed={seed})"
+    x = golden.check_inputs(net.input, x)
+    if len(x) == 0:
+        raise InputError("no frames to simulate")
+    outputs = golden.layer_outputs(net, x)
+    codes, hidden, scores = outputs[0], outputs[1:-1], outputs[-1].astype(np.int64)
+    classes = np.argmax(scores, axis=1).astype(np.int64)
+    fmt = build.port_format()
+    packed = fmt.pack_frames(codes)
+    words = np.stack([to_bytes(f, fmt.in_word) for f in packed])
+    results = [_result_word(fmt, c, s) for c, s in zip(classes, scores, strict=True)]
+    expected = to_bytes(results, fmt.out_word)
+    layer_info = []
+    for k, (layer, hw) in enumerate(zip(net.layers, report["layers"], strict=True)):
+        last = k == len(net.layers) - 1
+        info = {"name": layer.name, "neurons": layer.neurons, "kind": "bits"}
+        if last:
+            info |= {"kind": "scores", "score_bits": fmt.score_bits}
+        info["cycles_per_frame"] = hw["cycles_per_frame"]
+        layer_info.append(info)
+    header = {
+        "format": FORMAT,
+        "top": build.top,
+        "model": str(build.model),
+        "frames": len(classes),
+        "source": source,
+        "interface": report["interface"],
+        "initiation_interval": report["initiation_interval"],
+        "latency_cycles": report["latency_cycles"],
+        "layers": layer_info,
+    }
+    layers = [bits.astype(np.uint8) for bits in hidden] + [scores]
+    return Vectors(header, words, expected, classes, scores, layers)
+
+
+def _result_word(fmt, cls, scores) -> int:
+    """What PortFormat.unpack_result reads back as (cls, scores)."""
+    word = int(cls)
+    if fmt.with_scores:
+        mask = (1 << fmt.score_bits) - 1
+        for c, s in enumerate(scores.tolist()):
+            word |= (s & mask) << (fmt.class_bits + c * fmt.score_bits)
+    return word
+
+
+def compare(vectors: Vectors, run, *, visible_layers: bool, vcd: str | None = None) -> dict:
+    """Check a bench run frame by frame: the output word and each layer's output.
+
+    ``run`` has ``order`` (frame indices streamed), ``outputs`` (output words) and
+    ``layer_outputs`` (each layer's raw payloads, in order). A frame is bad if its output
+    word or any visible layer output differs; the first bad frame is localised to the first
+    layer whose output differs, with the neurons that do.
+    """
+    bad, per_layer = [], [0] * len(vectors.layers)
+    for pos, frame in enumerate(run.order):
+        top_ok = pos < len(run.outputs) and run.outputs[pos] == vectors.expected_word(frame)
+        layers_ok = True
+        for k, outs in enumerate(run.layer_outputs if visible_layers else []):
+            if _layer_diff(vectors, k, outs, pos, frame) is not None:
+                per_layer[k] += 1
+                layers_ok = False
+        if not (top_ok and layers_ok):
+            bad.append(pos)
+    names = [layer["name"] for layer in vectors.header["layers"]]
+    return {
+        "frames": len(run.order),
+        "received": len(run.outputs),
+        "matched": len(run.order) - len(bad),
+        "mismatch_count": len(bad),
+        "bad_frames": [run.order[p] for p in bad],
+        "layer_mismatches": {n: c for n, c in zip(names, per_layer, strict=True) if c},
+        "first_mismatch": _localise(vectors, run, bad[0], visible_layers, vcd) if bad else None,
+    }
+
+
+def _layer_diff(vectors: Vectors, k: int, outs: list[int], pos: int, frame: int):
+    """None if layer ``k``'s output at ``pos`` is right, else the differing neuron indices."""
+    if pos >= len(outs) or outs[pos] < 0:
+        return np.arange(vectors.header["layers"][k]["neurons"])
+    got = vectors.decode_layer(k, outs[pos])
+    diff = np.flatnonzero(got != vectors.layers[k][frame])
+    return diff if diff.size else None
+
+
+def _localise(vectors: Vectors, run, pos: int, visible_layers: bool, vcd: str | None) -> dict:
+    frame = run.order[pos]
+    exp_scores = (
+        vectors.scores[frame].tolist() if vectors.header["interface"]["with_scores"] else []
+    )
+    report = {
+        "frame": frame,
+        "position": pos,
+        "cycle": run.out_cycles[pos] if pos < len(run.out_cycles) else None,
+        "time_ns": run.out_times[pos] if pos < len(run.out_times) else None,
+        "expected": {"class": int(vectors.classes[frame]), "scores": exp_scores},
+        "got": None,
+        "stage": "output",
+        "layer": None,
+        "layer_name": None,
+        "neurons": [],
+        "neurons_differing": 0,
+        "vcd": vcd,
+    }
+    if pos < len(run.outputs):
+        word = run.outputs[pos]
+        cls, scores = vectors.decode_output(word) if word >= 0 else (None, [])
+        report["got"] = {"class": cls, "scores": scores, "raw": None if word >= 0 else "X/Z"}
+    else:
+        report["stage"] = "missing"
+    for k, outs in enumerate(run.layer_outputs if visible_layers else []):
+        diff = _layer_diff(vectors, k, outs, pos, frame)
+        if diff is not None:
+            layer = vectors.header["layers"][k]
+            report |= {"stage": "layer", "layer": k, "layer_name": layer["name"]}
+            report |= {"neurons": diff[:32].tolist(), "neurons_differing": int(diff.size)}
+            report["layer_output_missing"] = pos >= len(outs)
+            return report
+    if visible_layers and report["stage"] == "output":
+        report["stage"] = "argmax"  # every layer was right: the output stage is not
+    return report

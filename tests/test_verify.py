@@ -1,0 +1,171 @@
+"""Generated Verilog against the golden model, in Verilator and Icarus through cocotb.
+
+One compiled build per model for the whole module: a Verilator build of a digits top takes
+~15-20 s on this machine, a run of 100 frames well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from bnnhw.rtl_gen import to_verilog
+from bnnhw.sim import runner
+from bnnhw.sim.vectors import load_vectors, make_vectors, random_inputs
+from conftest import ROOT
+
+from bnnhw import golden
+from bnnhw.build import compile_model, load_build
+from bnnhw.cli.main import main
+
+MODELS = {m: ROOT / "models" / f"digits_w1a1_{m}_classic.onnx" for m in ("in1", "in8")}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    return {m: compile_model(p, tmp_path_factory.mktemp(m)) for m, p in MODELS.items()}
+
+
+@pytest.fixture(scope="module")
+def narrow_build(tmp_path_factory):
+    """16-bit host words: a frame is 4 words, so a reset can land inside one."""
+    return compile_model(MODELS["in1"], tmp_path_factory.mktemp("in1_w16"), in_word=16)
+
+
+def _check(result, frames):
+    assert result.mismatches == [], result.mismatches
+    assert (result.matched, result.frames) == (frames, frames)
+    assert result.tests["stream"]["received"] == frames
+    assert result.cycles_per_frame <= 1.05 * max(result.ideal, result.frame_words)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["in1", "in8"])
+def test_verilator_matches_golden(builds, model):
+    vectors = make_vectors(builds[model], frames=100, seed=3)
+    result = runner.simulate(
+        builds[model], vectors, simulator="verilator", in_gap=0.3, out_gap=0.3, seed=3
+    )
+    _check(result, 100)
+    assert result.build_seconds is not None
+    again = runner.simulate(builds[model], vectors, simulator="verilator", tests=("stream",))
+    assert again.build_seconds is None and again.ok  # cached: the Verilog did not change
+
+
+@pytest.mark.parametrize("model", ["in1", "in8"])
+def test_icarus_matches_golden(builds, model):
+    vectors = make_vectors(builds[model], frames=100, seed=4)
+    result = runner.simulate(
+        builds[model], vectors, simulator="icarus", in_gap=0.3, out_gap=0.5, seed=4
+    )
+    _check(result, 100)
+
+
+def test_vectors_round_trip(builds, tmp_path):
+    build = builds["in8"]
+    vectors = make_vectors(build, frames=30, seed=1)
+    loaded = load_vectors(vectors.save(tmp_path / "v.npz"))
+    fmt = build.port_format()
+    codes = golden.encode_inputs(build.net.input, random_inputs(build.net.input, 30, seed=1))
+    assert codes.min() < 0 < codes.max()  # random frames reach the negative 8-bit codes
+    for n in range(30):
+        assert loaded.frame_words(n) == fmt.pack_frames(codes[n : n + 1])[0]
+        cls, scores = fmt.unpack_result(loaded.expected_word(n))
+        assert (cls, scores) == (loaded.classes[n], loaded.scores[n].tolist())
+
+
+def _corrupt(build, folder, layer=1):
+    """A copy of ``build`` whose Verilog has one flipped weight bit; its IR stays right.
+
+    Picks a bit that changes the layer's output on the frames verify will use, so the bench
+    must name the neuron.
+    """
+    shutil.copytree(build.folder, folder, ignore=shutil.ignore_patterns("sim_*"))
+    copy = load_build(folder)
+    x = random_inputs(copy.net.input, 100, seed=0)  # what `verify --vectors 100` draws
+    before = golden.layer_outputs(copy.net, x)[layer + 1]
+    weights = copy.net.layers[layer].weights
+    for neuron, i in np.ndindex(*weights.shape):
+        weights[neuron, i] ^= 1
+        if (golden.layer_outputs(copy.net, x)[layer + 1] != before).any():
+            break
+        weights[neuron, i] ^= 1
+    copy.verilog.write_text(to_verilog(copy.accelerator(), copy.top))
+    return neuron
+
+
+def test_flipped_weight_is_caught_and_localised(builds, tmp_path, capsys):
+    folder = tmp_path / "bad"
+    neuron = _corrupt(builds["in1"], folder)
+    assert main(["verify", str(folder), "--sim", "icarus", "--vectors", "100"]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    bad = [line for line in lines if line.startswith("MISMATCH")]
+    assert bad and "layer 1 (" in bad[0] and f"neuron(s) {neuron} " in bad[0]
+    matched, total = lines[-1].removesuffix(" frames match").split("/")
+    assert int(matched) < int(total) == 100
+    report = json.loads((folder / "sim_icarus" / "run" / "mismatch.json").read_text())
+    assert report["stream"]["layer"] == 1 and report["stream"]["neurons"] == [neuron]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reset_mid_frame(narrow_build, seed):
+    assert narrow_build.report["interface"]["frame_words"] == 4
+    vectors = make_vectors(narrow_build, frames=40, seed=seed)
+    result = runner.simulate(
+        narrow_build,
+        vectors,
+        simulator="icarus",
+        in_gap=0.2,
+        out_gap=0.2,
+        seed=seed,
+        tests=("reset",),
+    )
+    assert result.ok, result.mismatches
+    reset = result.tests["reset"]
+    assert reset["words_before_reset"] % 4 and reset["matched"] == reset["frames"] > 0
+
+
+@pytest.mark.slow
+def test_reset_mid_frame_verilator(builds):
+    vectors = make_vectors(builds["in8"], frames=40, seed=5)
+    result = runner.simulate(builds["in8"], vectors, seed=5, tests=("reset",))
+    assert result.ok and result.tests["reset"]["matched"] == 24
+
+
+def test_cli_last_line_and_inputs(builds, tmp_path, capsys):
+    build = builds["in1"]
+    x = np.random.default_rng(0).random((12, *build.net.input.shape), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    args = ["verify", str(build.folder), "--sim", "icarus", "--inputs", str(tmp_path / "x.npy")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "12/12 frames match"
+    assert any(line.startswith("cycles per frame: ") for line in out)
+    assert main([*args, "--vectors", "5", "--in-gap", "0", "--out-gap", "0"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "5/5 frames match"
+
+
+def test_cli_compiles_an_onnx_with_waves(tmp_path, capsys):
+    out = tmp_path / "build"
+    args = ["verify", str(MODELS["in1"]), "--sim", "icarus", "--vectors", "4", "--waves"]
+    assert main([*args, "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "4/4 frames match"
+    vcd = out / "sim_icarus_waves" / "run" / "waves.vcd"
+    assert f"waves: {vcd}" in lines and vcd.read_text(errors="ignore").startswith("$date")
+
+
+def test_cli_errors_are_one_line(builds, tmp_path, capsys, monkeypatch):
+    x = np.zeros((3, 5), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    folder = str(builds["in1"].folder)
+    assert main(["verify", folder, "--sim", "icarus", "--inputs", str(tmp_path / "x.npy")]) == 2
+    assert "shape (3, 5)" in capsys.readouterr().err
+    assert main(["verify", folder, "--sim", "icarus", "--in-gap", "1"]) == 2
+    assert "probability" in capsys.readouterr().err
+    monkeypatch.setattr(runner.shutil, "which", lambda _name: None)
+    assert main(["verify", folder, "--sim", "icarus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "apt-get install iverilog" in err
