@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bnnhw.build import compile_model
 from bnnhw.sim.runner import build_simulator, simulate
 from bnnhw.sim.vectors import make_vectors
-
-from bnnhw.build import compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

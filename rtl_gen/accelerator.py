@@ -12,14 +12,14 @@ from __future__ import annotations
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from bnnhw.ir import Network
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.width import converter
-
-from bnnhw.ir import Network
 
 
 def port_format_for(net: Network, in_word: int | None, with_scores: bool) -> PortFormat:

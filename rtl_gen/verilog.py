@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from amaranth.back import verilog
+
 from bnnhw.rtl_gen.accelerator import Accelerator
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from bnnhw.rtl_gen.checks import refuse
 
 

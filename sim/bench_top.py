@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cocotb
-from bnnhw.sim.vectors import Vectors, compare, load_vectors
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import FallingEdge, ReadOnly
+
+from bnnhw.sim.vectors import Vectors, compare, load_vectors
 
 THROUGHPUT_FRAMES = 48  # enough for the middle half to be past the pipeline fill
 RESET_FRAMES = 24

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnnhw.sim.vectors import Vectors
-
 from bnnhw.errors import BnnhwError
+from bnnhw.sim.vectors import Vectors
 
 SIMULATORS = ("verilator", "icarus")
 TESTS = ("stream", "throughput", "reset")

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 from hypothesis import strategies as st
+
 from qonnx_graphs import (
     BatchNormSpec,
     InputKind,

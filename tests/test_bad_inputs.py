@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from mlp_specs import edge_inputs, make_spec
 from onnx import TensorProto, helper, numpy_helper
+
+from mlp_specs import edge_inputs, make_spec
 from qonnx_graphs import MLPSpec, build_model, execute_reference, save_model
 
 REPO = Path(__file__).resolve().parents[1]

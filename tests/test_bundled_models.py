@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MODELS, model_ids, split_frames
 
 import bnnhw
 from bnnhw.frontend.reference import ReferenceExecutor
+
+from conftest import MODELS, model_ids, split_frames
 
 # Floors well under models/README.md's figures: a broken import scores ~10 %.
 MIN_ACCURACY = {"digits": 0.85, "tfc": 0.85, "sfc": 0.90}

@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import MODELS
 
 import bnnhw
 from bnnhw.cli.main import main
+
+from conftest import MODELS
 
 MODEL = MODELS[0]
 

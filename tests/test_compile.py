@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
 
 from bnnhw.build import compile_model, load_build
 from bnnhw.cli.main import main
 from bnnhw.errors import InputError
+
+from conftest import ROOT
 
 MODEL = ROOT / "models" / "digits_w1a1_in8_classic.onnx"
 

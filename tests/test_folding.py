@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from ir_networks import random_network
 
 from bnnhw.errors import InputError
 from bnnhw.ir import InputSpec
 from bnnhw.passes.folding import fold_auto, fold_explicit, load_folding
+
+from ir_networks import random_network
 
 
 def _net():

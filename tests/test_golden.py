@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ir_networks import random_network
 
 from bnnhw import golden
 from bnnhw.errors import InputError
 from bnnhw.ir import ElementwiseOp, InputSpec, Layer, Network
+
+from ir_networks import random_network
 
 
 @given(n=st.integers(1, 200), rows=st.integers(0, 5), seed=st.integers(0, 2**16))

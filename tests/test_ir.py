@@ -82,9 +82,9 @@ def test_round_trip_is_lossless(tmp_path):
 
 
 def test_bundled_model_round_trip(tmp_path):
-    from conftest import MODELS
-
     import bnnhw
+
+    from conftest import MODELS
 
     net = bnnhw.load(MODELS[0])
     save_network(net, tmp_path)

@@ -12,8 +12,9 @@ import onnxruntime as rt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mlp_specs import binary_mlp_specs, edge_inputs, make_spec
 from onnx import TensorProto, helper, numpy_helper
+
+from mlp_specs import binary_mlp_specs, edge_inputs, make_spec
 from qonnx_graphs import (
     BatchNormSpec,
     LayerSpec,

@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import bnnhw
+import bnnhw.golden
+
 from mlp_specs import binary_mlp_specs, edge_inputs
 from qonnx_graphs import (
     BatchNormSpec,
@@ -26,9 +30,6 @@ from qonnx_graphs import (
     output_magnitude,
     save_model,
 )
-
-import bnnhw
-import bnnhw.golden
 
 
 def check_against_reference(spec: MLPSpec, x: np.ndarray, folder: Path) -> np.ndarray:

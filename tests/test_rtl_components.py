@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from bnnhw import golden
+from bnnhw.ir import InputSpec
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.layer_params import layer_hw
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.width import Downsizer, Upsizer, converter
 from bnnhw.sim.amaranth_streams import run_streams
-from ir_networks import random_frames, random_network
 
-from bnnhw import golden
-from bnnhw.ir import InputSpec
+from ir_networks import random_frames, random_network
 
 
 def _steady(run, skip=2) -> float:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bnnhw.rtl_gen import Accelerator
-from bnnhw.sim.amaranth_streams import run_streams
-from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ir_networks import random_frames, random_network
 
 import bnnhw
 from bnnhw import golden
 from bnnhw.ir import InputSpec
 from bnnhw.passes.folding import divisors, fold_auto
+from bnnhw.rtl_gen import Accelerator
+from bnnhw.sim.amaranth_streams import run_streams
+
+from conftest import ROOT
+from ir_networks import random_frames, random_network
 
 
 def _run(net, x, *, in_word=None, gap=0.0, seed=0):

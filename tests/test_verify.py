@@ -11,14 +11,15 @@ import shutil
 
 import numpy as np
 import pytest
-from bnnhw.rtl_gen import to_verilog
-from bnnhw.sim import runner
-from bnnhw.sim.vectors import load_vectors, make_vectors, random_inputs
-from conftest import ROOT
 
 from bnnhw import golden
 from bnnhw.build import compile_model, load_build
 from bnnhw.cli.main import main
+from bnnhw.rtl_gen import to_verilog
+from bnnhw.sim import runner
+from bnnhw.sim.vectors import load_vectors, make_vectors, random_inputs
+
+from conftest import ROOT
 
 MODELS = {m: ROOT / "models" / f"digits_w1a1_{m}_classic.onnx" for m in ("in1", "in8")}
 

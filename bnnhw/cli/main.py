@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bnnhw.cli import verify
+from bnnhw.cli import board, verify
 from bnnhw.errors import BnnhwError, InputError
 
 EXIT_USER_ERROR = 2
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
     p.set_defaults(func=cmd_compile)
     verify.add_parser(verbs)
+    board.add_parsers(verbs)
 
     p = verbs.add_parser(
         "evaluate", help="accuracy on a bundled data set; --reference checks against ONNX"

@@ -1,0 +1,144 @@
+"""`bnnhw build | flash | run`: bitstreams for a board, programming it, classifying on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bnnhw.errors import InputError
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from bnnhw.boards import get_board, synthesize
+    from bnnhw.boards.synth import check_report
+    from bnnhw.build import compile_model, load_build
+
+    board = get_board(args.board)
+    if Path(args.model).is_dir():
+        build = load_build(args.model)
+        if Path(args.output).resolve() != Path(args.model).resolve():
+            raise InputError("with a build folder as MODEL, -o must be that same folder")
+    else:
+        max_lanes = args.max_lanes or board.max_lanes
+        print(f"compiling {args.model} (folding {args.folding}, max lanes {max_lanes})")
+        build = compile_model(
+            args.model,
+            args.output,
+            force=args.force,
+            folding=args.folding,
+            max_lanes=max_lanes,
+            with_scores=not args.no_scores,
+            progress=lambda line: print("  " + line, flush=True),
+        )
+    print(f"building the {board.title} bitstream with YoWASP (the first run takes minutes)")
+    result = synthesize(build, board, baud=args.baud, progress=lambda s: print(s, flush=True))
+    build.report["board"] = result
+    folder = Path(build.folder)
+    (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
+    from bnnhw.reports import build_markdown
+
+    (folder / "report.md").write_text(build_markdown(build.report) + board_markdown(result))
+    print(board_summary(result))
+    check_report(result, board)
+    print(f"wrote {result['bitstream']}, {folder / 'report.md'}")
+    return 0
+
+
+def board_summary(r: dict) -> str:
+    fmax = f"{r['fmax_mhz']:.1f} MHz" if r["fmax_mhz"] else "unknown"
+    spram = f", SPRAM {r['spram']}" if r.get("spram") is not None else ""
+    return (
+        f"{r['board']}: {r['luts']} LUT4, {r['ffs']} FF, {r['logic_cells']}/"
+        f"{r['logic_cells_available']} logic cells, BRAM {r['bram']}/{r['bram_available']}"
+        f"{spram}; Fmax {fmax} for a {r['clock_mhz']:g} MHz clock; "
+        f"{r['accelerator_frames_per_s']:,} frames/s in the accelerator, latency "
+        f"{r['latency_us']} us; {r['uart_frames_per_s']} frames/s over the UART at {r['baud']} baud"
+    )
+
+
+def board_markdown(r: dict) -> str:
+    rows = [
+        ("board", r["board"]),
+        ("bitstream", f"`{Path(r['bitstream']).name}`"),
+        ("LUT4 / FF (Yosys)", f"{r['luts']} / {r['ffs']}"),
+        ("logic cells (nextpnr)", f"{r['logic_cells']} of {r['logic_cells_available']}"),
+        ("block RAM", f"{r['bram']} of {r['bram_available']}"),
+        ("SPRAM", r.get("spram")),
+        ("clock asked / Fmax", f"{r['clock_mhz']:g} MHz / {r['fmax_mhz']} MHz"),
+        ("accelerator frames/s at the clock", f"{r['accelerator_frames_per_s']:,}"),
+        ("accelerator frames/s at Fmax", r["accelerator_frames_per_s_at_fmax"]),
+        ("latency", f"{r['latency_cycles']} cycles = {r['latency_us']} us"),
+        (
+            "UART link",
+            f"{r['baud']} baud, {r['uart_bytes_per_frame']} bytes per frame, "
+            f"at most {r['uart_frames_per_s']} frames/s",
+        ),
+    ]
+    lines = ["", "## Board", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from bnnhw.boards import flash, get_board
+
+    flash(args.folder, get_board(args.board))
+    print("programmed")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bnnhw.boards import Link
+    from bnnhw.cli.files import load_array
+
+    x = load_array(args.inputs)
+    with Link(args.port, args.folder, baud=args.baud, timeout=args.timeout) as link:
+        net = link.build.net
+        if x.shape == tuple(net.input.shape):
+            x = x[None]
+        classes = link.classify(x)
+        for i, cls in enumerate(classes.tolist()):
+            extra = (
+                f"  scores {link.scores[i].tolist()}"
+                if args.scores and link.scores is not None
+                else ""
+            )
+            print(f"frame {i}: class {cls}{extra}")
+        retries = f", {len(link.errors)} frames re-sent" if link.errors else ""
+        print(
+            f"{len(classes)} frames, {link.frames_per_s:,.1f} frames/s measured on the host"
+            + retries
+        )
+    return 0
+
+
+def add_parsers(verbs) -> None:
+    """Register the board verbs on the CLI's subparsers."""
+    from bnnhw.boards.targets import BOARDS
+
+    boards = sorted(BOARDS)
+    p = verbs.add_parser("build", help="bitstream + report for a board (Yosys + nextpnr, YoWASP)")
+    p.add_argument("model", help="an .onnx/QONNX file, or a folder written by bnnhw compile")
+    p.add_argument("--board", required=True, choices=boards)
+    p.add_argument("-o", "--output", required=True, help="build folder to write")
+    p.add_argument("--max-lanes", type=int, help="auto folding budget (default: the board's)")
+    p.add_argument("--folding", default="auto", help='"auto" or a JSON folding file')
+    p.add_argument("--baud", type=int, help="UART baud rate (default 115200)")
+    p.add_argument("--no-scores", action="store_true", help="the board returns the class only")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    p.set_defaults(func=cmd_build)
+
+    p = verbs.add_parser("flash", help="program a board with a build folder's bitstream")
+    p.add_argument("folder", help="folder written by bnnhw build")
+    p.add_argument("--board", required=True, choices=boards)
+    p.set_defaults(func=cmd_flash)
+
+    p = verbs.add_parser("run", help="classify frames on a flashed board over its UART")
+    p.add_argument("folder", help="folder written by bnnhw build")
+    p.add_argument("inputs", help=".npy array (N, *input shape) as the graph takes it")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--baud", type=int, help="default: the baud rate the build used")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer")
+    p.add_argument("--scores", action="store_true", help="print the scores too")
+    p.set_defaults(func=cmd_run)

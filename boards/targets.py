@@ -1,0 +1,112 @@
+"""Supported boards, as data: platform, clock, RAM kinds, UART, programmer, folding budget.
+
+Every board runs the design at its oscillator's frequency (no PLL in this first slice) and
+talks to the host through the UART its USB bridge exposes (``uart`` resource 0).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from bnnhw.errors import InputError
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    platform: str  # "module:Class" in amaranth_boards, imported on use
+    family: str  # "ice40" or "ecp5"
+    device: str
+    clock_mhz: float
+    luts: int  # LUT4s (logic cells) on the device
+    ram_kinds: tuple[str, ...]  # "EBR" (4 kbit iCE40 / 18 kbit ECP5), "SPRAM" (256 kbit)
+    ram_blocks: int  # EBR blocks
+    programmer: tuple[str, ...]  # argv, "{bitstream}" replaced; argv[0] is the env var's default
+    programmer_env: str  # ICEPROG or OPENFPGALOADER
+    max_lanes: int  # default folding budget (XNOR lanes of the largest layer)
+    uart: tuple[str, int] = ("uart", 0)
+    default_baud: int = 115_200
+
+    @property
+    def clock_hz(self) -> float:
+        return self.clock_mhz * 1e6
+
+    @property
+    def bitstream(self) -> str:
+        return "top.bin" if self.family == "ice40" else "top.bit"
+
+    def platform_class(self):
+        module, cls = self.platform.split(":")
+        return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)
+
+
+BOARDS: dict[str, Board] = {
+    b.name: b
+    for b in [
+        Board(
+            name="icebreaker",
+            title="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
+            platform="icebreaker:ICEBreakerPlatform",
+            family="ice40",
+            device="iCE40UP5K",
+            clock_mhz=12.0,
+            luts=5280,
+            ram_kinds=("EBR", "SPRAM"),
+            ram_blocks=30,
+            programmer=("iceprog", "{bitstream}"),
+            programmer_env="ICEPROG",
+            max_lanes=32,
+        ),
+        Board(
+            name="ulx3s-85f",
+            title="Radiona ULX3S (ECP5 LFE5U-85F)",
+            platform="ulx3s:ULX3S_85F_Platform",
+            family="ecp5",
+            device="LFE5U-85F",
+            clock_mhz=25.0,
+            luts=83_640,
+            ram_kinds=("EBR",),
+            ram_blocks=208,
+            programmer=("openFPGALoader", "-b", "ulx3s", "{bitstream}"),
+            programmer_env="OPENFPGALOADER",
+            max_lanes=256,
+        ),
+        Board(
+            name="icesugar",
+            title="MuseLab iCESugar (iCE40UP5K-SG48)",
+            platform="icesugar:ICESugarPlatform",
+            family="ice40",
+            device="iCE40UP5K",
+            clock_mhz=12.0,
+            luts=5280,
+            ram_kinds=("EBR", "SPRAM"),
+            ram_blocks=30,
+            programmer=("openFPGALoader", "-b", "icesugar", "{bitstream}"),
+            programmer_env="OPENFPGALOADER",
+            max_lanes=32,
+        ),
+        Board(
+            name="icestick",
+            title="Lattice iCEstick (iCE40HX1K-TQ144)",
+            platform="icestick:ICEStickPlatform",
+            family="ice40",
+            device="iCE40HX1K",
+            clock_mhz=12.0,
+            luts=1280,
+            ram_kinds=("EBR",),
+            ram_blocks=16,
+            programmer=("iceprog", "{bitstream}"),
+            programmer_env="ICEPROG",
+            max_lanes=16,
+        ),
+    ]
+}
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise InputError(f"unknown board {name!r}; supported: {', '.join(BOARDS)}") from None

@@ -1,0 +1,182 @@
+"""The board side of the UART host link (protocol: :mod:`bnnhw.rtl_gen.link_protocol`).
+
+    UART bytes -> [frame FSM: sync, counter, length, payload -> buffer RAM, CRC check]
+               -> (CRC good) buffer RAM -> bit gearbox -> accelerator input words
+    accelerator result -> [response FSM: sync, counter, status, result bytes, CRC] -> UART
+
+The payload is buffered in a RAM of ``frame_bytes`` bytes and released to the accelerator
+only after its CRC matched, so a corrupted frame is never classified.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bnnhw.rtl_gen import link_protocol as lp
+
+
+def crc16_step(crc, byte):
+    """CRC-16/CCITT-FALSE of one byte, as logic (mirrors ``link_protocol.crc16_byte``)."""
+    crc = crc ^ Cat(Const(0, 8), byte)
+    for _ in range(8):
+        shifted = Cat(Const(0, 1), crc[:15])
+        crc = Mux(crc[15], shifted ^ lp.CRC_POLY, shifted)
+    return crc
+
+
+class BoardLink(wiring.Component):
+    """``rx``: bytes from the UART; ``tx``: bytes to it; ``acc_i``/``acc_o``: the accelerator.
+
+    ``rx_error`` (a framing error or overrun of the UART) marks the frame being received
+    as bad. ``idle_cycles`` is the line-idle timeout that ends a truncated frame.
+    """
+
+    def __init__(self, port_format, *, idle_cycles: int) -> None:
+        self.fmt = lp.LinkFormat.for_port(port_format)
+        self.in_word = port_format.in_word
+        self.frame_words = port_format.frame_words
+        if idle_cycles < 1:
+            raise ValueError(f"idle timeout of {idle_cycles} cycles must be positive")
+        self.idle_cycles = idle_cycles
+        super().__init__(
+            {
+                "rx": In(stream.Signature(8)),
+                "rx_error": In(1),
+                "tx": Out(stream.Signature(8)),
+                "acc_i": Out(stream.Signature(port_format.in_word)),
+                "acc_o": In(stream.Signature(port_format.out_word)),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        fmt, in_word = self.fmt, self.in_word
+        n = fmt.frame_bytes
+        m.submodules.buffer = buffer = Memory(shape=8, depth=n, init=[])
+        wr, rd = buffer.write_port(), buffer.read_port()
+
+        counter, status = Signal(8), Signal(2)
+        length_lo = Signal(8)
+        crc, rx_crc_lo = Signal(16, init=lp.CRC_INIT), Signal(8)
+        addr = Signal(range(n + 1))
+        bad = Signal()  # a UART error during this frame
+        idle = Signal(range(self.idle_cycles + 1))
+        result = Signal(max(8, fmt.result_bytes * 8))
+        sent = Signal(range(fmt.result_bytes + 1))
+
+        byte = self.rx.payload
+        got = Signal()
+        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
+        timed_out = idle == self.idle_cycles
+        with m.If(got):
+            m.d.sync += idle.eq(0)
+        with m.Elif(~timed_out):
+            m.d.sync += idle.eq(idle + 1)
+        with m.If(self.rx_error):
+            m.d.sync += bad.eq(1)
+
+        # gearbox state: bytes from the buffer -> in_word-bit words
+        gear = Signal(in_word + 8)
+        have = Signal(range(in_word + 9))
+        pending = Signal()
+        words = Signal(range(self.frame_words + 1))
+        m.d.comb += [wr.addr.eq(addr), wr.data.eq(byte), rd.addr.eq(addr)]
+        m.d.comb += self.acc_i.payload.eq(gear[:in_word])
+
+        def receive(next_state, *updates):
+            with m.If(got):
+                m.d.sync += [crc.eq(crc16_step(crc, byte)), *updates]
+                m.next = next_state
+            with m.Elif(timed_out):
+                m.d.sync += status.eq(lp.TRUNCATED)
+                m.next = "REPLY_SYNC"
+
+        def send(value, next_state):
+            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
+            with m.If(self.tx.ready):
+                m.next = next_state
+            return self.tx.ready
+
+        with m.FSM():
+            with m.State("HUNT"), m.If(got & (byte == lp.REQUEST_SYNC)):
+                m.d.sync += [crc.eq(lp.CRC_INIT), bad.eq(self.rx_error), counter.eq(0)]
+                m.next = "COUNTER"
+            with m.State("COUNTER"):
+                receive("LEN_LO", counter.eq(byte))
+            with m.State("LEN_LO"):
+                receive("LEN_HI", length_lo.eq(byte))
+            with m.State("LEN_HI"):
+                receive("PAYLOAD", addr.eq(0))
+                with m.If(got & (Cat(length_lo, byte) != n)):
+                    m.d.sync += status.eq(lp.BAD_LENGTH)
+                    m.next = "DRAIN"
+            with m.State("PAYLOAD"):
+                m.d.comb += wr.en.eq(got)
+                receive("PAYLOAD", addr.eq(addr + 1))
+                with m.If(got & (addr == n - 1)):
+                    m.next = "CRC_LO"
+            with m.State("CRC_LO"):
+                with m.If(got):
+                    m.d.sync += rx_crc_lo.eq(byte)
+                    m.next = "CRC_HI"
+                with m.Elif(timed_out):
+                    m.d.sync += status.eq(lp.TRUNCATED)
+                    m.next = "REPLY_SYNC"
+            with m.State("CRC_HI"):
+                with m.If(got):
+                    ok = (Cat(rx_crc_lo, byte) == crc) & ~bad & ~self.rx_error
+                    m.d.sync += [addr.eq(0), have.eq(0), pending.eq(0), words.eq(0)]
+                    m.d.sync += status.eq(Mux(ok, lp.OK, lp.BAD_CHECKSUM))
+                    m.next = "CHECK"
+                with m.Elif(timed_out):
+                    m.d.sync += status.eq(lp.TRUNCATED)
+                    m.next = "REPLY_SYNC"
+            with m.State("CHECK"):
+                with m.If(status == lp.OK):
+                    m.next = "FEED"
+                with m.Else():
+                    m.next = "REPLY_SYNC"
+            with m.State("DRAIN"):  # noqa: SIM117 (bad length: wait for an idle line)
+                with m.If(timed_out):
+                    m.next = "REPLY_SYNC"
+            with m.State("FEED"):
+                with m.If(have >= in_word):
+                    m.d.comb += self.acc_i.valid.eq(1)
+                    with m.If(self.acc_i.ready):
+                        m.d.sync += [gear.eq(gear >> in_word), have.eq(have - in_word)]
+                        m.d.sync += words.eq(words + 1)
+                        with m.If(words == self.frame_words - 1):
+                            m.next = "WAIT"
+                with m.Elif(pending):
+                    m.d.sync += [gear.eq(gear | (rd.data << have)), have.eq(have + 8)]
+                    m.d.sync += pending.eq(0)
+                with m.Else():
+                    m.d.sync += [pending.eq(1), addr.eq(addr + 1)]
+            with m.State("WAIT"):
+                m.d.comb += self.acc_o.ready.eq(1)
+                with m.If(self.acc_o.valid):
+                    m.d.sync += result.eq(self.acc_o.payload)
+                    m.next = "REPLY_SYNC"
+            with m.State("REPLY_SYNC"), m.If(send(lp.RESPONSE_SYNC, "REPLY_COUNTER")):
+                m.d.sync += [crc.eq(lp.CRC_INIT), sent.eq(0)]
+            with m.State("REPLY_COUNTER"), m.If(send(counter, "REPLY_STATUS")):
+                m.d.sync += crc.eq(crc16_step(crc, counter))
+            with m.State("REPLY_STATUS"), m.If(send(status, "REPLY_STATUS")):
+                m.d.sync += crc.eq(crc16_step(crc, status))
+                with m.If(status == lp.OK):
+                    m.next = "REPLY_RESULT"
+                with m.Else():
+                    m.next = "REPLY_CRC_LO"
+            with m.State("REPLY_RESULT"), m.If(send(result[:8], "REPLY_RESULT")):
+                m.d.sync += [crc.eq(crc16_step(crc, result[:8])), result.eq(result >> 8)]
+                m.d.sync += sent.eq(sent + 1)
+                with m.If(sent == fmt.result_bytes - 1):
+                    m.next = "REPLY_CRC_LO"
+            with m.State("REPLY_CRC_LO"):
+                send(crc[:8], "REPLY_CRC_HI")
+            with m.State("REPLY_CRC_HI"):
+                send(crc[8:], "HUNT")
+        return m

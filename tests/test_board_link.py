@@ -1,0 +1,224 @@
+"""The UART host link: protocol encoder/decoder, UART RX/TX, and the whole BoardTop in
+Amaranth's simulator talking bytes over its rx/tx pins, checked against the golden model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+import bnnhw
+from bnnhw import golden
+from bnnhw.passes.folding import fold_auto
+from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw.rtl_gen.board_top import BoardTop
+from bnnhw.rtl_gen.uart import UARTRx, UARTTx, baud_divisor
+
+from conftest import ROOT
+from ir_networks import random_frames
+
+FMT = lp.LinkFormat(frame_bits=64, out_word=4 + 10 * 8)
+
+
+def test_crc_matches_the_standard_check_value():
+    assert lp.crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE
+
+
+def test_request_and_response_round_trip():
+    payload = bytes(range(8))
+    request = FMT.encode_request(7, payload)
+    assert len(request) == FMT.request_bytes
+    assert FMT.decode_request(request) == (7, lp.OK, payload)
+    response = FMT.encode_response(7, lp.OK, 0x123456789)
+    assert len(response) == FMT.response_bytes()
+    assert FMT.decode_response(response, counter=7) == lp.Response(7, lp.OK, 0x123456789)
+    error = FMT.encode_response(300, lp.BAD_CHECKSUM)
+    assert FMT.decode_response(error, counter=44) == lp.Response(44, lp.BAD_CHECKSUM, None)
+
+
+@pytest.mark.parametrize("index", range(1, FMT.request_bytes))
+def test_every_corrupted_request_byte_is_detected(index):
+    request = bytearray(FMT.encode_request(3, bytes(range(8))))
+    request[index] ^= 0x10
+    _, status, payload = FMT.decode_request(bytes(request))
+    assert status != lp.OK and payload is None
+
+
+def test_corrupted_response_and_counter_mismatch_are_refused():
+    response = bytearray(FMT.encode_response(5, lp.OK, 42))
+    with pytest.raises(lp.ProtocolError, match="dropped or duplicated"):
+        FMT.decode_response(bytes(response), counter=6)
+    for index in range(len(response)):
+        bad = bytearray(response)
+        bad[index] ^= 0x01
+        with pytest.raises(lp.ProtocolError):
+            FMT.decode_response(bytes(bad), counter=5)
+    with pytest.raises(lp.ProtocolError, match="sync"):
+        FMT.decode_response(b"", counter=5)
+
+
+def test_baud_divisor_is_checked_up_front():
+    assert baud_divisor(12e6, 115_200) == 104
+    assert baud_divisor(25e6, 1_000_000) == 25
+    with pytest.raises(ValueError, match="at most 3000000"):
+        baud_divisor(12e6, 6_000_000)
+    with pytest.raises(ValueError, match="off by"):
+        baud_divisor(12e6, 1_800_000)  # 6.67 cycles per bit
+    with pytest.raises(ValueError, match="integer >= 4"):
+        UARTRx(2)
+
+
+# --- a UART model for Amaranth testbenches ----------------------------------------------
+
+
+async def uart_send(ctx, pin, data: bytes, divisor: int) -> None:
+    for byte in data:
+        for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
+            ctx.set(pin, bit)
+            await ctx.tick().repeat(divisor)
+
+
+async def uart_receive(ctx, pin, count: int, divisor: int, timeout: int) -> bytes:
+    out = bytearray()
+    waited = 0
+    while len(out) < count:
+        await ctx.tick()
+        waited += 1
+        if waited > timeout:
+            raise TimeoutError(f"received {out.hex()} only")
+        if ctx.get(pin):
+            continue
+        await ctx.tick().repeat(divisor // 2)
+        assert ctx.get(pin) == 0, "start bit too short"
+        value = 0
+        for i in range(8):
+            await ctx.tick().repeat(divisor)
+            value |= ctx.get(pin) << i
+        await ctx.tick().repeat(divisor)
+        assert ctx.get(pin) == 1, "missing stop bit"
+        out.append(value)
+        waited = 0
+    return bytes(out)
+
+
+def test_uart_tx_to_rx_loopback():
+    divisor, data = 5, bytes([0x00, 0xFF, 0xA5, 0x5A, 0x01, 0x80])
+    m = Module()
+    m.submodules.tx, m.submodules.rx = tx, rx = UARTTx(divisor), UARTRx(divisor)
+    m.d.comb += rx.rx.eq(tx.tx)
+    received, errors = [], []
+
+    async def bench(ctx):
+        ctx.set(rx.o.ready, 1)
+        for byte in data:
+            ctx.set(tx.i.valid, 1)
+            ctx.set(tx.i.payload, byte)
+            await ctx.tick().until(tx.i.ready)
+        ctx.set(tx.i.valid, 0)
+        for _ in range(12 * divisor * 2):
+            await ctx.tick()
+
+    async def watch(ctx):
+        async for _, _, valid, payload, framing in ctx.tick().sample(
+            rx.o.valid, rx.o.payload, rx.framing_error
+        ):
+            if valid:
+                received.append(payload)
+            if framing:
+                errors.append(1)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_testbench(watch, background=True)
+    sim.run()
+    assert bytes(received) == data and not errors
+
+
+def test_uart_rx_flags_a_framing_error():
+    divisor = 6
+    rx = UARTRx(divisor)
+    flagged, got = [], []
+
+    async def bench(ctx):
+        ctx.set(rx.o.ready, 1)
+        for bit in [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]:  # stop bit 0
+            ctx.set(rx.rx, bit)
+            await ctx.tick().repeat(divisor)
+        ctx.set(rx.rx, 1)
+        await ctx.tick().repeat(4 * divisor)
+
+    async def watch(ctx):
+        async for _, _, valid, framing in ctx.tick().sample(rx.o.valid, rx.framing_error):
+            flagged.append(framing)
+            got.append(valid)
+
+    sim = Simulator(rx)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_testbench(watch, background=True)
+    sim.run()
+    assert any(flagged) and not any(got)
+
+
+# --- the whole board top ------------------------------------------------------------------
+
+
+def run_board(top: BoardTop, requests: list[bytes], reply_sizes: list[int]) -> list[bytes]:
+    """Send each request over ``rx`` and read its reply from ``tx``, one after another."""
+    divisor, replies = top.divisor, []
+    timeout = 40 * 10 * divisor + 200_000
+
+    async def bench(ctx):
+        ctx.set(top.rx, 1)
+        await ctx.tick().repeat(3 * divisor)
+        for request, size in zip(requests, reply_sizes, strict=True):
+            await uart_send(ctx, top.rx, request, divisor)
+            replies.append(await uart_receive(ctx, top.tx, size, divisor, timeout))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return replies
+
+
+@pytest.fixture(scope="module")
+def digits():
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx"), 64)
+    return net, random_frames(np.random.default_rng(5), net.input, 3)
+
+
+def test_board_top_classifies_and_refuses_a_corrupted_frame(digits):
+    net, x = digits
+    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
+    fmt, link = top.port_format, top.link_format
+    frames = fmt.pack_frames(golden.encode_inputs(net.input, x))
+    requests = [
+        link.encode_request(c, link.frame_payload(w, fmt.in_word)) for c, w in enumerate(frames)
+    ]
+    corrupted = bytearray(requests[1])
+    corrupted[6] ^= 0x04  # a payload byte
+    wrong_length = link.encode_request(9, b"\x00" * link.frame_bytes)
+    wrong_length = wrong_length[:2] + b"\x07\x00" + wrong_length[4:]
+    sequence = [requests[0], bytes(corrupted), requests[1], wrong_length, requests[2]]
+    sizes = [
+        link.response_bytes(),
+        link.response_bytes(lp.BAD_CHECKSUM),
+        link.response_bytes(),
+        link.response_bytes(lp.BAD_LENGTH),
+        link.response_bytes(),
+    ]
+    replies = run_board(top, sequence, sizes)
+    decoded = [link.decode_response(r) for r in replies]
+    assert [(d.counter, d.status) for d in decoded] == [
+        (0, lp.OK),
+        (1, lp.BAD_CHECKSUM),
+        (1, lp.OK),
+        (9, lp.BAD_LENGTH),
+        (2, lp.OK),
+    ]
+    results = [fmt.unpack_result(d.result) for d in decoded if d.ok]
+    assert [r[0] for r in results] == golden.predict(net, x).tolist()
+    assert [r[1] for r in results] == golden.scores(net, x).tolist()
