@@ -35,6 +35,7 @@ class Build:
     folding: str = "auto"
     max_lanes: int = DEFAULT_MAX_LANES
     in_word: int | None = None
+    out_beat: int = 0
     with_scores: bool = True
     register_every: int = 2
     net: Network | None = None
@@ -52,13 +53,14 @@ class Build:
             in_word=self.in_word,
             with_scores=self.with_scores,
             register_every=self.register_every,
+            out_beat=self.out_beat,
         )
 
     def port_format(self):
         """How a host packs frames for this build and reads its results."""
         from bnnhw.rtl_gen.accelerator import port_format_for
 
-        return port_format_for(self.net, self.in_word, self.with_scores)
+        return port_format_for(self.net, self.in_word, self.with_scores, self.out_beat)
 
 
 def step_import(build: Build) -> None:
@@ -109,6 +111,7 @@ def step_report(build: Build) -> None:
             "folding",
             "max_lanes",
             "in_word",
+            "out_beat",
             "with_scores",
             "register_every",
             "top",
@@ -209,6 +212,8 @@ def _hardware_report(build: Build, accelerator) -> dict:
             "input_elements": fmt.input_elements,
             "input_bits": fmt.input_bits,
             "out_word": fmt.out_word,
+            "out_beat_bits": fmt.out_beat_bits,
+            "out_beats": fmt.out_beats,
             "class_bits": fmt.class_bits,
             "score_bits": fmt.score_bits,
             "with_scores": fmt.with_scores,

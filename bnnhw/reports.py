@@ -81,7 +81,12 @@ def build_markdown(report: dict) -> str:
         f"- input: {io['frame_words']} words of {io['in_word']} bits per frame "
         f"({io['input_elements']} x {io['input_bits']}-bit codes)",
         f"- output: {io['out_word']}-bit word, class in bits [{io['class_bits'] - 1}:0]"
-        + (f", then {io['classes']} x {io['score_bits']}-bit scores" if io["with_scores"] else ""),
+        + (f", then {io['classes']} x {io['score_bits']}-bit scores" if io["with_scores"] else "")
+        + (
+            f"; sent as {io['out_beats']} words of {io['out_beat_bits']} bits, low bits first"
+            if io.get("out_beats", 1) > 1
+            else ""
+        ),
         "- weight ROM kind is a prediction; synthesis decides (see `bnnhw build`)",
     ]
     if "seconds" in report:

@@ -19,10 +19,12 @@ from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.port_format import PortFormat
-from bnnhw.rtl_gen.width import converter
+from bnnhw.rtl_gen.width import Downsizer, converter
 
 
-def port_format_for(net: Network, in_word: int | None, with_scores: bool) -> PortFormat:
+def port_format_for(
+    net: Network, in_word: int | None, with_scores: bool, out_beat: int = 0
+) -> PortFormat:
     """The host interface an Accelerator for ``net`` will have (no hardware is built)."""
     layers = [layer_hw(layer) for layer in net.layers]
     first, last = layers[0], layers[-1]
@@ -35,6 +37,11 @@ def port_format_for(net: Network, in_word: int | None, with_scores: bool) -> Por
             f"{word}-bit word (SIMD x input bits), or be a multiple of it that divides "
             f"the {frame}-bit frame"
         )
+    if out_beat < 0:
+        raise ValueError(f"output word of {out_beat} bits: give a positive width")
+    out_word = max(1, (net.classes - 1).bit_length()) + (
+        net.classes * signed_width(*last.score_range) if with_scores else 0
+    )
     return PortFormat(
         input_elements=first.fan_in,
         input_bits=first.in_bits,
@@ -43,6 +50,7 @@ def port_format_for(net: Network, in_word: int | None, with_scores: bool) -> Por
         class_bits=max(1, (net.classes - 1).bit_length()),
         score_bits=signed_width(*last.score_range),
         with_scores=with_scores,
+        out_beat=out_beat if 0 < out_beat < out_word else 0,
     )
 
 
@@ -56,9 +64,10 @@ class Accelerator(wiring.Component):
         in_word: int | None = None,
         with_scores: bool = True,
         register_every: int = 2,
+        out_beat: int = 0,
     ) -> None:
         try:
-            self.port_format = port_format_for(net, in_word, with_scores)
+            self.port_format = port_format_for(net, in_word, with_scores, out_beat)
         except ValueError as exc:
             refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
@@ -68,7 +77,7 @@ class Accelerator(wiring.Component):
         super().__init__(
             {
                 "i": In(stream.Signature(self.port_format.in_word)),
-                "o": Out(stream.Signature(self.port_format.out_word)),
+                "o": Out(stream.Signature(self.port_format.out_beat_bits)),
             }
         )
 
@@ -83,8 +92,9 @@ class Accelerator(wiring.Component):
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per width converter and one for the argmax register. Pinned against
-        simulation by the tests.
+        one per width converter and one for the argmax register; with output beats, one
+        for the output converter and one per further beat (to the result's last beat).
+        Pinned against simulation by the tests.
         """
         total, width = 1, self.port_format.in_word
         for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
@@ -92,6 +102,8 @@ class Accelerator(wiring.Component):
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
             total += load + hw.cycles + mvtu.latency + (width != word)
             width = hw.neurons
+        if self.port_format.out_beats > 1:
+            total += self.port_format.out_beats
         return total
 
     def elaborate(self, platform) -> Module:
@@ -108,5 +120,18 @@ class Accelerator(wiring.Component):
             upstream = mvtu.o
         m.submodules.argmax = self.argmax
         wiring.connect(m, upstream, self.argmax.i)
-        wiring.connect(m, self.argmax.o, wiring.flipped(self.o))
+        fmt = self.port_format
+        if fmt.out_beats == 1:
+            wiring.connect(m, self.argmax.o, wiring.flipped(self.o))
+            return m
+        # results leave in out_beat-bit words: zero-pad to whole beats, then downsize
+        m.submodules.convert_out = out = Downsizer(
+            fmt.out_beats * fmt.out_beat_bits, fmt.out_beat_bits
+        )
+        m.d.comb += [
+            out.i.payload.eq(self.argmax.o.payload),
+            out.i.valid.eq(self.argmax.o.valid),
+            self.argmax.o.ready.eq(out.i.ready),
+        ]
+        wiring.connect(m, out.o, wiring.flipped(self.o))
         return m

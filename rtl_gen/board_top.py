@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from bnnhw.rtl_gen import link_protocol as lp
 from bnnhw.rtl_gen.board_link import BoardLink
+from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.uart import UARTRx, UARTTx, baud_divisor
 
 
@@ -39,6 +40,12 @@ class BoardTop(wiring.Component):
         make = getattr(source, "accelerator", source)
         self.accelerator = make()
         self.port_format = self.accelerator.port_format
+        if self.port_format.out_beats != 1:
+            refuse(
+                self,
+                "the board link takes one result word per frame; compile the "
+                "accelerator without --out-word for a board",
+            )
         if divisor is None:
             if clk_hz is None:
                 raise ValueError("BoardTop needs clk_hz (with baud) or divisor")

@@ -19,7 +19,8 @@ class PortFormat:
     a signed input; bipolar inputs are 1 bit, 1 = +1), packed into ``frame_words`` words of
     ``in_word`` bits. Each result is one ``out_word``-bit word: the class in the low
     ``class_bits`` bits, then (if ``with_scores``) one ``score_bits``-bit signed score per
-    class, class 0 first.
+    class, class 0 first. With ``out_beat`` set, the result leaves in ``out_beats`` words of
+    ``out_beat`` bits, low bits first, zero-padded at the top.
     """
 
     input_elements: int
@@ -29,6 +30,7 @@ class PortFormat:
     class_bits: int
     score_bits: int
     with_scores: bool
+    out_beat: int = 0  # 0: the whole result in one word
 
     @property
     def frame_bits(self) -> int:
@@ -41,6 +43,24 @@ class PortFormat:
     @property
     def out_word(self) -> int:
         return self.class_bits + (self.classes * self.score_bits if self.with_scores else 0)
+
+    @property
+    def out_beat_bits(self) -> int:
+        """Width of the output port: one beat."""
+        return self.out_beat or self.out_word
+
+    @property
+    def out_beats(self) -> int:
+        return -(-self.out_word // self.out_beat_bits)
+
+    def join_beats(self, beats: list[int]) -> int:
+        """The output beats of one result (low bits first) -> the result word."""
+        return sum(b << (i * self.out_beat_bits) for i, b in enumerate(beats))
+
+    def split_result(self, word: int) -> list[int]:
+        """A result word -> the beats the accelerator sends for it."""
+        mask = (1 << self.out_beat_bits) - 1
+        return [(word >> (i * self.out_beat_bits)) & mask for i in range(self.out_beats)]
 
     def pack_frames(self, codes: np.ndarray) -> list[list[int]]:
         """Input codes (N, input_elements) -> per frame, its ``frame_words`` input words."""

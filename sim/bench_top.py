@@ -134,6 +134,9 @@ class Bench:
         dut, taps = self.dut, self.taps
         limit = self.cycle_limit(len(run.order), in_gap, out_gap)
         holding, valid_now = False, 0
+        io = self.header["interface"]
+        out_beats, beat_bits = io.get("out_beats", 1), io.get("out_beat_bits", io["out_word"])
+        beats: list[int] = []
         while len(run.outputs) < len(run.order):
             await FallingEdge(dut.clk)
             if stop_after is not None and run.sent >= stop_after:
@@ -151,9 +154,12 @@ class Bench:
                 run.sent, holding = run.sent + 1, False
                 run.first_in = run.first_in or run.cycles
             if ready and _bit(dut.o__valid):
-                run.outputs.append(_int(dut.o__payload))
-                run.out_cycles.append(run.cycles)
-                run.out_times.append(float(get_sim_time("ns")))
+                beats.append(_int(dut.o__payload))
+                if len(beats) == out_beats:  # a result may leave in several beats
+                    run.outputs.append(sum(b << (i * beat_bits) for i, b in enumerate(beats)))
+                    run.out_cycles.append(run.cycles)
+                    run.out_times.append(float(get_sim_time("ns")))
+                    beats = []
             for k, (valid, taken, payload) in enumerate(taps):
                 if _bit(valid) and _bit(taken):
                     run.layer_outputs[k].append(_int(payload))

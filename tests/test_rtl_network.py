@@ -77,3 +77,23 @@ def test_random_networks_and_foldings_match_golden(case, gap):
     x = random_frames(np.random.default_rng(seed + 1), net.input, 6)
     _, _, classes, scores = _run(net, x, gap=gap, seed=seed)
     _assert_matches_golden(net, x, classes, scores)
+
+
+@pytest.mark.parametrize("out_beat", [8, 13])
+def test_results_in_narrow_output_words(out_beat):
+    """A host can read each result in words of a chosen width, low bits first."""
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx"), 256)
+    x = random_frames(np.random.default_rng(out_beat), net.input, 6)
+    acc = Accelerator(net, out_beat=out_beat)
+    fmt = acc.port_format
+    assert len(acc.o.payload) == out_beat and fmt.out_beats == -(-fmt.out_word // out_beat)
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    run = run_streams(acc, words, len(x) * fmt.out_beats, in_gap=0.3, out_gap=0.3)
+    beats = [run.outputs[i : i + fmt.out_beats] for i in range(0, len(run.outputs), fmt.out_beats)]
+    results = [fmt.unpack_result(fmt.join_beats(b)) for b in beats]
+    _assert_matches_golden(
+        net, x, np.array([r[0] for r in results]), np.array([r[1] for r in results])
+    )
+    single = Accelerator(net, out_beat=out_beat)
+    fast = run_streams(single, words[: fmt.frame_words], fmt.out_beats)
+    assert fast.out_cycles[-1] - 1 == single.latency_cycles

@@ -170,3 +170,12 @@ def test_cli_errors_are_one_line(builds, tmp_path, capsys, monkeypatch):
     assert main(["verify", folder, "--sim", "icarus"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "apt-get install iverilog" in err
+
+
+def test_results_in_narrow_output_words_on_icarus(tmp_path):
+    """`--out-word 16`: each 84-bit result leaves in 6 words; every bit still checked."""
+    build = compile_model(MODELS["in8"], tmp_path / "b", out_beat=16)
+    assert build.report["interface"]["out_beats"] == 6
+    vectors = make_vectors(build, frames=30, seed=6)
+    result = runner.simulate(build, vectors, simulator="icarus", in_gap=0.3, out_gap=0.3, seed=6)
+    _check(result, 30)

@@ -105,6 +105,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         folding=args.folding,
         max_lanes=args.max_lanes,
         in_word=args.in_word,
+        out_beat=args.out_word or 0,
         with_scores=not args.no_scores,
         progress=lambda line: print(line, flush=True),
     )
@@ -152,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto folding: XNOR lanes (PE x SIMD) of the largest layer (default 256)",
     )
     p.add_argument("--in-word", type=int, help="host input word width in bits")
+    p.add_argument(
+        "--out-word",
+        type=int,
+        help="send each result in words of this many bits (default: one word per result)",
+    )
     p.add_argument("--no-scores", action="store_true", help="output the class only")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
     p.set_defaults(func=cmd_compile)
