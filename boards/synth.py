@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,8 +33,13 @@ class BoardError(BnnhwError):
 
 
 def tool_env() -> dict[str, str]:
-    """The environment for amaranth-boards builds: each tool from YoWASP unless set."""
+    """The environment for amaranth-boards builds: each tool from YoWASP unless set.
+
+    The YoWASP commands live next to this Python (the venv's bin folder), which is not on
+    PATH when the venv is not activated (``.venv/bin/python -m pytest``, CI).
+    """
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     for var, tool in YOWASP_TOOLS.items():
         env.setdefault(var, tool)
     return env
