@@ -9,6 +9,14 @@ Conventions
 * A layer's accumulator is ``acc[j] = sum_i w[j, i] * x[i]`` with ``w`` in {-1, +1} and ``x``
   the layer's input codes: {-1, +1} for a 1-bit input, integers for an n-bit input.
 * A hidden layer emits bit 1 where ``acc >= t`` (direction +1) or ``acc <= t`` (direction -1).
+* Feature maps stream pixel by pixel, rows then columns, with a pixel's channels together
+  ("HWC" or stream order). A convolution is a :class:`Window` over its input map followed
+  by the layer's matrix product; a window's elements are in ``(ky, kx, c)`` order, ``c``
+  fastest (im2col order). Zero padding is the graph's value 0: for a binary input that is
+  neither +1 nor -1, so a padded binary convolution takes ternary codes -1/0/+1.
+* A layer's optional max-pool is a :class:`Window` over its output bits; each channel
+  pools with OR (the max of +-1 values) or, where the graph's arithmetic after the pool is
+  decreasing, with AND.
 * The output layer emits integer scores ``score_mul * acc + score_add`` (per class; 1 and 0
   unless the graph's classes have different scales or biases); ``out_scale * score +
   out_bias`` maps them back to the float outputs of the source graph.
@@ -37,6 +45,69 @@ class ElementwiseOp:
     kind: OpKind
     params: dict[str, np.ndarray]
     source: str = ""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window over a ``channels x height x width`` map streamed in HWC order.
+
+    ``pads`` are (top, left, bottom, right) rows/columns of zeros around the map, as ONNX's
+    ``pads`` (begin, begin, end, end). Windows go out rows then columns of their
+    top-left corner, ``stride`` apart; a window's elements are ``(ky, kx, c)``, ``c``
+    fastest.
+    """
+
+    channels: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        kh, kw = self.kernel
+        if min(self.channels, self.height, self.width, kh, kw, *self.stride) < 1:
+            raise ValueError(f"window {self}: sizes, kernel and stride must be >= 1")
+        if min(self.pads) < 0 or self.out_height < 1 or self.out_width < 1:
+            raise ValueError(f"window {self}: the kernel does not fit the padded map")
+
+    @property
+    def padded_height(self) -> int:
+        return self.height + self.pads[0] + self.pads[2]
+
+    @property
+    def padded_width(self) -> int:
+        return self.width + self.pads[1] + self.pads[3]
+
+    @property
+    def out_height(self) -> int:
+        return (self.padded_height - self.kernel[0]) // self.stride[0] + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.padded_width - self.kernel[1]) // self.stride[1] + 1
+
+    @property
+    def positions(self) -> int:
+        """Windows per frame."""
+        return self.out_height * self.out_width
+
+    @property
+    def taps(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    @property
+    def elements(self) -> int:
+        """Elements in one window: kernel height x kernel width x channels."""
+        return self.taps * self.channels
+
+    @property
+    def in_size(self) -> int:
+        return self.channels * self.height * self.width
+
+    @property
+    def padded(self) -> bool:
+        return any(self.pads)
 
 
 @dataclass
@@ -98,13 +169,39 @@ class Layer:
     out_bias: np.ndarray | None = None  # float64 (neurons,)
     pe: int | None = None  # neurons computed in parallel (set by the folding pass)
     simd: int | None = None  # input elements per PE per cycle
+    window: Window | None = None  # a convolution: the window over its input map
+    pool: Window | None = None  # max-pool over this layer's output map (channels = neurons)
+    pool_and: np.ndarray | None = None  # bool (neurons,): pool with AND, not OR
+
+    @property
+    def positions(self) -> int:
+        """Matrix-vector products per frame: 1, or the convolution's output pixels."""
+        return self.window.positions if self.window is not None else 1
+
+    @property
+    def in_size(self) -> int:
+        """Input elements per frame."""
+        return self.window.in_size if self.window is not None else self.fan_in
+
+    @property
+    def out_map(self) -> tuple[int, int, int]:
+        """(channels, height, width) of this layer's output after its pool (1 x 1 if dense)."""
+        h, w = (self.window.out_height, self.window.out_width) if self.window else (1, 1)
+        if self.pool is not None:
+            h, w = self.pool.out_height, self.pool.out_width
+        return self.neurons, h, w
+
+    @property
+    def out_size(self) -> int:
+        c, h, w = self.out_map
+        return c * h * w
 
     @property
     def cycles(self) -> int:
         """Clock cycles per frame with this folding: (neurons / PE) * (fan_in / SIMD)."""
         if self.pe is None or self.simd is None:
             raise ValueError(f"layer {self.name!r} has no folding yet")
-        return (self.neurons // self.pe) * (self.fan_in // self.simd)
+        return self.positions * (self.neurons // self.pe) * (self.fan_in // self.simd)
 
     @property
     def neurons(self) -> int:
@@ -169,10 +266,34 @@ class Network:
             raise ValueError("network has no layers")
         width = self.input.size
         for i, layer in enumerate(self.layers):
-            if layer.fan_in != width:
+            if layer.in_size != width:
                 raise ValueError(
-                    f"layer {layer.name!r} takes {layer.fan_in} inputs but receives {width}"
+                    f"layer {layer.name!r} takes {layer.in_size} inputs but receives {width}"
                 )
+            if layer.window is not None and layer.window.elements != layer.fan_in:
+                raise ValueError(
+                    f"layer {layer.name!r}: its window has {layer.window.elements} elements "
+                    f"but its weight rows {layer.fan_in}"
+                )
+            if layer.pool is not None:
+                c, h, w = (
+                    (layer.neurons, layer.window.out_height, layer.window.out_width)
+                    if layer.window
+                    else (layer.neurons, 1, 1)
+                )
+                pool = layer.pool
+                if (pool.channels, pool.height, pool.width) != (c, h, w) or pool.padded:
+                    raise ValueError(
+                        f"layer {layer.name!r}: its pool covers a {pool.channels}x"
+                        f"{pool.height}x{pool.width} map (pads {pool.pads}), the layer "
+                        f"makes {c}x{h}x{w} without padding"
+                    )
+                if layer.is_output:
+                    raise ValueError(f"layer {layer.name!r}: the output layer cannot pool")
             if layer.is_output != (i == len(self.layers) - 1):
                 raise ValueError(f"layer {layer.name!r}: only the last layer is the output")
-            width = layer.neurons
+            if layer.is_output and layer.window is not None:
+                raise ValueError(
+                    f"layer {layer.name!r}: the output layer must be dense (flatten first)"
+                )
+            width = layer.out_size
