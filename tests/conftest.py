@@ -19,11 +19,17 @@ def model_ids() -> list[str]:
     return [p.stem for p in MODELS]
 
 
+def model_family(model: Path) -> str:
+    """digits, tfc, sfc, cnv_digits or cnv_mnist: which data and accuracy floor apply."""
+    parts = model.name.split("_")
+    return "_".join(parts[:2]) if parts[0] == "cnv" else parts[0]
+
+
 def split_frames(model: Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The full test split a bundled model was evaluated on, shaped for its input."""
     from bnnhw import datasets
 
-    if model.name.startswith("digits"):
+    if model_family(model) in ("digits", "cnv_digits"):
         _, _, x, labels = datasets.load_digits_split()
     else:
         folder = datasets.default_mnist_folder()

@@ -8,10 +8,10 @@ import pytest
 import bnnhw
 from bnnhw.frontend.reference import ReferenceExecutor
 
-from conftest import MODELS, model_ids, split_frames
+from conftest import MODELS, model_family, model_ids, split_frames
 
 # Floors well under models/README.md's figures: a broken import scores ~10 %.
-MIN_ACCURACY = {"digits": 0.85, "tfc": 0.85, "sfc": 0.90}
+MIN_ACCURACY = {"digits": 0.85, "tfc": 0.85, "sfc": 0.90, "cnv_digits": 0.85, "cnv_mnist": 0.95}
 
 
 def test_models_are_bundled():
@@ -37,7 +37,7 @@ def test_golden_equals_execute_onnx_on_full_test_split(path):
     tolerance = 1e-6 * max(1.0, float(np.abs(reference).max()))
     np.testing.assert_allclose(floats, reference, rtol=1e-6, atol=tolerance)
     accuracy = float(np.mean(classes == labels))
-    assert accuracy >= MIN_ACCURACY[path.name.split("_")[0]]
+    assert accuracy >= MIN_ACCURACY[model_family(path)]
 
 
 @pytest.mark.parametrize("path", MODELS[:1], ids=model_ids()[:1])

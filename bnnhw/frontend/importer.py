@@ -5,7 +5,13 @@ order, each tensor is one of three abstract values:
 
 * ``RawInput``    float data before the input quantizer, plus the float ops applied so far;
 * ``Codes``       ``scale * codes``: the output of a quantizer (input or binary activation);
-* ``Accumulator`` ``post_ops(acc)``: a layer's matrix product followed by float ops.
+* ``Accumulator`` ``post_ops(acc)``: a layer's matrix product (or convolution) followed by
+  float ops.
+
+Feature maps are ``(C, H, W)`` in the graph but stream in HWC order in the IR; a value
+remembers the map its stream is laid out as (``hwc_map``), so a dense layer after a
+Flatten gets its weight columns reordered to the stream order, reproducing the graph's
+NCHW flattening exactly.
 
 A node is understood if it maps abstract values to abstract values; anything else is an
 error that names the node and says what is supported. Nothing is guessed.
@@ -13,7 +19,6 @@ error that names the node and says what is supported. Nothing is guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +26,10 @@ import onnx
 from onnx import helper
 
 from bnnhw.errors import ModelError
+from bnnhw.frontend.conv import ConvMixin
 from bnnhw.frontend.prepare import constants, prepare
 from bnnhw.frontend.reader import node_label, read_model
+from bnnhw.frontend.values import Accumulator, Codes, RawInput, Value
 from bnnhw.ir import ElementwiseOp, InputSpec, Layer, Network
 
 ARITHMETIC = {"Mul": "mul", "Add": "add", "Sub": "sub", "Div": "div"}
@@ -30,7 +37,8 @@ REVERSED = {"Mul": "mul", "Add": "add", "Sub": "rsub", "Div": "rdiv"}
 SHAPE_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 PASS_THROUGH = {"Identity", "Dropout"}
 SUPPORTED = sorted(
-    {"BipolarQuant", "Quant", "MatMul", "Gemm", "BatchNormalization", "Transpose"}
+    {"BipolarQuant", "Quant", "MatMul", "Gemm", "Conv", "MaxPool", "BatchNormalization"}
+    | {"Transpose"}
     | set(ARITHMETIC)
     | SHAPE_OPS
     | PASS_THROUGH
@@ -39,30 +47,7 @@ ROUNDING_MODES = {"ROUND", "HALF_EVEN", "FLOOR", "CEIL"}
 MAX_INPUT_BITS = 16
 
 
-@dataclass
-class RawInput:
-    frame: tuple[int, ...]
-    ops: list[ElementwiseOp] = field(default_factory=list)
-
-
-@dataclass
-class Codes:
-    frame: tuple[int, ...]
-    scale: float
-    bits: int
-    code_range: tuple[int, int]
-
-
-@dataclass
-class Accumulator:
-    frame: tuple[int, ...]
-    layer: Layer
-
-
-Value = RawInput | Codes | Accumulator
-
-
-class Importer:
+class Importer(ConvMixin):
     """One import of one file; holds the walk's state."""
 
     def __init__(self, path: Path, model: onnx.ModelProto) -> None:
@@ -186,6 +171,21 @@ class Importer:
             )
         return np.ascontiguousarray(np.broadcast_to(c, full)[0].reshape(-1))
 
+    def per_neuron(self, node: onnx.NodeProto, c: np.ndarray, value: Accumulator) -> np.ndarray:
+        """A constant operand on a layer's output as one float32 value per neuron (channel).
+
+        The frame is channel-major (``(neurons,)`` or ``(C, H, W)``), so each neuron's
+        values are one row; they must agree across the map's pixels.
+        """
+        rows = self.per_frame(node, c, value.frame).reshape(value.layer.neurons, -1)
+        if np.any(rows != rows[:, :1]):
+            raise self.fail(
+                node,
+                "applies a different constant at different pixels of a channel; bnnhw supports "
+                "one value per channel (as BatchNorm and biases have)",
+            )
+        return np.ascontiguousarray(rows[:, 0])
+
     def out_frame(self, node: onnx.NodeProto, frame: tuple[int, ...]) -> tuple[int, ...]:
         shape = self.wrapper.get_tensor_shape(node.output[0])
         if not shape or any(not isinstance(d, int) for d in shape[1:]):
@@ -203,12 +203,14 @@ class Importer:
             kind, c = ARITHMETIC[node.op_type], self.consts[node.input[1]]
         else:
             kind, c = REVERSED[node.op_type], self.consts[node.input[0]]
+        if isinstance(value, Accumulator):
+            value.layer.post_ops.append(
+                ElementwiseOp(kind, {"c": self.per_neuron(node, c, value)}, node.name)
+            )
+            return value
         op = ElementwiseOp(kind, {"c": self.per_frame(node, c, value.frame)}, node.name)
         if isinstance(value, RawInput):
             return RawInput(value.frame, [*value.ops, op])
-        if isinstance(value, Accumulator):
-            value.layer.post_ops.append(op)
-            return value
         factor = op.params["c"]
         if kind in {"mul", "div"} and np.all(factor == factor[0]) and factor[0] > 0:
             scale = (
@@ -216,7 +218,14 @@ class Importer:
                 if kind == "mul"
                 else (np.float32(value.scale) / factor[0])
             )
-            return Codes(value.frame, float(np.float32(scale)), value.bits, value.code_range)
+            return Codes(
+                value.frame,
+                float(np.float32(scale)),
+                value.bits,
+                value.code_range,
+                value.layer,
+                value.hwc_map,
+            )
         raise self.fail(
             node,
             "arithmetic on quantized activations is only supported as scaling by one positive "
@@ -233,6 +242,8 @@ class Importer:
             self._set_input(node, value, bits=1)
         elif isinstance(value, Codes):
             raise self.fail(node, "binarizes a tensor that is already quantized")
+        else:
+            return Codes(value.frame, scale, 1, (-1, 1), value.layer, value.hwc_map)
         return Codes(value.frame, scale, 1, (-1, 1))
 
     def _op_Quant(self, node: onnx.NodeProto, value: Value) -> Value:
@@ -321,27 +332,9 @@ class Importer:
                 node,
                 f"weight of shape {weight.shape} does not fit an input of width {value.frame[0]}",
             )
-        w = weight.astype(np.float32)
-        magnitude = np.abs(w)
-        row_scale = magnitude.max(axis=1)
-        if (
-            not np.all(np.isfinite(w))
-            or np.any(magnitude != row_scale[:, None])
-            or np.any(row_scale == 0)
-        ):
-            raise self.fail(
-                node,
-                f"weight {node.input[1]!r} is not binary (values other than +-s per neuron); "
-                "binarize it with BipolarQuant (e.g. Brevitas SignedBinaryWeightPerTensorConst)",
-            )
-        layer = Layer(
-            name=node.name or f"layer{len(self.layers)}",
-            weights=(w > 0).astype(np.uint8),
-            in_bits=value.bits,
-            in_range=value.code_range,
-            acc_scale=(np.float32(value.scale) * row_scale).astype(np.float32),
-        )
-        self.layers.append(layer)
+        w = self.stream_columns(weight.astype(np.float32), value)
+        row_scale = self.binary_rows(node, w)
+        layer = self.new_layer(node, w, row_scale, value)
         return Accumulator((layer.neurons,), layer)
 
     def _op_BatchNormalization(self, node: onnx.NodeProto, value: Value) -> Value:
@@ -350,13 +343,14 @@ class Importer:
         if isinstance(value, Codes):
             raise self.fail(node, "normalizes quantized activations; it must follow a MatMul/Gemm")
         channels = value.frame[0]
+        per_pixel = 1 if isinstance(value, Accumulator) else int(np.prod(value.frame[1:]))
         params = {}
         for index, key in enumerate(("scale", "bias", "mean", "var"), start=1):
             p = np.asarray(self.const(node, index, key), dtype=np.float32).reshape(-1)
             if p.size != channels:
                 raise self.fail(node, f"{key} has {p.size} values for {channels} channels")
             # one value per element of the (channels, ...) frame, flattened
-            params[key] = np.repeat(p, int(np.prod(value.frame[1:], dtype=np.int64)))
+            params[key] = np.repeat(p, per_pixel)
         params["epsilon"] = np.float32(self.attr(node, "epsilon", 1e-5))
         op = ElementwiseOp("batchnorm", params, node.name)
         if isinstance(value, RawInput):
@@ -370,7 +364,7 @@ class Importer:
             return Accumulator(frame, value.layer)
         if isinstance(value, RawInput):
             return RawInput(frame, value.ops)
-        return Codes(frame, value.scale, value.bits, value.code_range)
+        return Codes(frame, value.scale, value.bits, value.code_range, value.layer, value.hwc_map)
 
     _op_Reshape = _op_Flatten = _op_Squeeze = _op_Unsqueeze = _reshape
 

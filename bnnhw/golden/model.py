@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from bnnhw.errors import BnnhwError
-from bnnhw.golden.bits import pack_bits, unpack_bits
+from bnnhw.golden.bits import pack_bits
 from bnnhw.golden.encode import encode_inputs
+from bnnhw.golden.window import max_pool, valid_mask, windows
 from bnnhw.ir import Layer, Network
 
 BLOCK = 512  # frames per block: the (frames x neurons) uint64 work array stays in L2
@@ -52,7 +53,16 @@ class _PackedLayer:
             # binary input: acc = n - 2 * mismatches >= t  <=>  mismatches <= (n - t) // 2
             bound = np.clip((layer.fan_in - self.threshold) // 2, -1, layer.fan_in)
             self.max_mismatch = bound.astype(np.int32)
-        self.words = pack_bits(np.where(flip[:, None], 1 - layer.weights, layer.weights))
+        rows = np.where(flip[:, None], 1 - layer.weights, layer.weights)
+        self.words = pack_bits(rows)
+        win = layer.window
+        self.padded = win is not None and win.padded and layer.in_bits == 1
+        if self.padded:
+            # a zero-padded element is neither +1 nor -1: it adds 0. Its input bit is 0,
+            # so XOR counts a mismatch wherever the row has a 1 there; take those out.
+            valid = valid_mask(win)
+            self.valid_count = valid.sum(axis=1).astype(np.int64)  # (positions,)
+            self.pad_ones = (~valid).astype(np.int64) @ rows.T.astype(np.int64)
         if layer.in_bits > 1:
             # n-bit input: an integer dot product with the 0/1 weight rows. Every partial
             # sum is an integer bounded by fan_in * max|code|, so BLAS in float32 (below
@@ -62,9 +72,7 @@ class _PackedLayer:
             self.float = np.float32 if bound < 2**24 else np.float64
             if bound >= 2**53:
                 raise BnnhwError(f"layer {layer.name!r}: accumulator range too wide")
-            self.ones_t = np.where(flip[:, None], 1 - layer.weights, layer.weights).T.astype(
-                self.float
-            )
+            self.ones_t = rows.T.astype(self.float)
 
     def _nbit_acc(self, codes: np.ndarray) -> np.ndarray:
         """acc = sum_i (2 b_i - 1) c_i = 2 * (c @ b) - sum_i c_i, exactly."""
@@ -72,26 +80,39 @@ class _PackedLayer:
         selected = (c @ self.ones_t).astype(np.int64)
         return 2 * selected - codes.sum(axis=1, dtype=np.int64)[:, None]
 
+    def _binary_padded_acc(self, mismatches: np.ndarray, frames: int) -> np.ndarray:
+        per_position = mismatches.reshape(frames, -1, self.layer.neurons) - self.pad_ones
+        acc = self.valid_count[:, None] - 2 * per_position
+        return acc.reshape(mismatches.shape)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Packed bits (binary input) or codes (n-bit input) -> packed bits or scores."""
-        layer = self.layer
-        if layer.in_bits == 1:
-            mismatches = _mismatches(x, self.words)
-            if layer.is_output:
-                return layer.scores(layer.fan_in - 2 * mismatches.astype(np.int64))
-            return pack_bits(mismatches <= self.max_mismatch)
-        acc = self._nbit_acc(x)
-        return layer.scores(acc) if layer.is_output else pack_bits(acc >= self.threshold)
+        """(N, in_size) bits (binary input) or codes (n-bit) -> (N, out_size) bits or scores.
 
-    def unpack(self, value: np.ndarray) -> np.ndarray:
-        """This layer's output as bits (1 = +1) or scores.
-
-        Inverted rows compute ``-acc >= -t``, which is ``acc <= t``: the bit already has
-        the IR's polarity.
+        A convolution runs as one matrix product over every window (im2col, stream
+        order); its (N * positions, neurons) result is already the output map in HWC.
         """
-        if self.layer.is_output:
-            return value
-        return unpack_bits(value, self.layer.neurons)
+        layer, frames = self.layer, len(x)
+        if layer.window is not None:
+            x = windows(x, layer.window).reshape(-1, layer.fan_in)
+        if layer.in_bits == 1:
+            mismatches = _mismatches(pack_bits(x), self.words)
+            if self.padded:
+                acc = self._binary_padded_acc(mismatches.astype(np.int64), frames)
+            elif layer.is_output:
+                return layer.scores(layer.fan_in - 2 * mismatches.astype(np.int64))
+            else:
+                out = (mismatches <= self.max_mismatch).astype(np.uint8)
+                return self._pool(out.reshape(frames, -1))
+        else:
+            acc = self._nbit_acc(x)
+        if layer.is_output:
+            return layer.scores(acc)
+        return self._pool((acc >= self.threshold).astype(np.uint8).reshape(frames, -1))
+
+    def _pool(self, bits: np.ndarray) -> np.ndarray:
+        if self.layer.pool is None:
+            return bits
+        return max_pool(bits, self.layer.pool, self.layer.pool_and)
 
 
 def _packed_layers(net: Network) -> list[_PackedLayer]:
@@ -100,10 +121,6 @@ def _packed_layers(net: Network) -> list[_PackedLayer]:
             f"network {net.name!r} still has float arithmetic; run bnnhw.passes.streamline"
         )
     return [_PackedLayer(layer) for layer in net.layers]
-
-
-def _input_value(net: Network, codes: np.ndarray) -> np.ndarray:
-    return pack_bits(codes) if net.input.bits == 1 else codes
 
 
 def _blocks(n: int) -> list[slice]:
@@ -124,7 +141,7 @@ def scores(net: Network, x: np.ndarray) -> np.ndarray:
     codes = encode_inputs(net.input, x)
 
     def run(block: slice) -> np.ndarray:
-        value = _input_value(net, codes[block])
+        value = codes[block]
         for layer in layers:
             value = layer.forward(value)
         return value
@@ -135,16 +152,16 @@ def scores(net: Network, x: np.ndarray) -> np.ndarray:
 def layer_outputs(net: Network, x: np.ndarray) -> list[np.ndarray]:
     """Every layer's output: the input codes, each hidden layer's bits, the scores.
 
-    Bits are in IR polarity (1 = +1). These are the values the hardware bench dumps to
-    locate a mismatch.
+    Bits are in IR polarity (1 = +1), maps in stream (HWC) order, after the pool. These
+    are the values the hardware bench dumps to locate a mismatch.
     """
     layers = _packed_layers(net)
     codes = encode_inputs(net.input, x)
     outputs = [codes]
-    value = _input_value(net, codes)
+    value = codes
     for layer in layers:
         value = layer.forward(value)
-        outputs.append(layer.unpack(value))
+        outputs.append(value)
     return outputs
 
 

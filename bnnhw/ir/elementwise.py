@@ -35,6 +35,8 @@ def apply_op(op: ElementwiseOp, x: np.ndarray) -> np.ndarray:
         if op.kind == "batchnorm":
             new_scale, new_bias = batchnorm_coefficients(op.params)
             return x * new_scale + new_bias
+        if op.kind == "maxpool":
+            return x  # the pool itself acts across pixels: see fold_thresholds
         c = op.params["c"].astype(f32)
         match op.kind:
             case "mul":

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-OpKind = Literal["mul", "add", "sub", "rsub", "div", "rdiv", "batchnorm"]
+OpKind = Literal["mul", "add", "sub", "rsub", "div", "rdiv", "batchnorm", "maxpool"]
 
 
 @dataclass
@@ -39,7 +39,9 @@ class ElementwiseOp:
     ``params`` holds float32 arrays broadcastable to the tensor the op applies to:
     ``{"c": ...}`` for the arithmetic kinds (``sub`` is ``x - c``, ``rsub`` is ``c - x``,
     ``rdiv`` is ``c / x``) and ``{"scale", "bias", "mean", "var", "epsilon"}`` for
-    ``batchnorm``. ``source`` names the ONNX node, so errors can point at it.
+    ``batchnorm``. ``maxpool`` marks where the graph max-pools a layer's output before
+    its sign: element by element it is the identity. ``source`` names the ONNX node, so
+    errors can point at it.
     """
 
     kind: OpKind
@@ -128,6 +130,7 @@ class InputSpec:
     rounding: str = "ROUND"
     preprocess: list[ElementwiseOp] = field(default_factory=list)
     source: str = ""
+    channels_last: bool = False  # a (C, H, W) image streams in HWC order (C > 1 conv input)
 
     @property
     def size(self) -> int:
@@ -221,11 +224,12 @@ class Layer:
     def acc_values(self) -> np.ndarray:
         """Every accumulator value some input can produce, over all neurons (sorted).
 
-        With a bipolar input ``acc`` has the parity of ``fan_in``; n-bit inputs reach
-        every integer in the range.
+        With a bipolar input ``acc`` has the parity of ``fan_in`` (unless zero padding
+        drops terms); n-bit inputs reach every integer in the range.
         """
         lo, hi = self.acc_bounds()
-        step = 2 if self.in_bits == 1 else 1
+        padded = self.window is not None and self.window.padded
+        step = 2 if self.in_bits == 1 and not padded else 1  # padding adds 0s: any parity
         return np.arange(lo.min(), hi.max() + 1, step, dtype=np.int64)
 
     def scores(self, acc: np.ndarray) -> np.ndarray:

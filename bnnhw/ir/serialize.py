@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bnnhw.errors import InputError
-from bnnhw.ir.network import ElementwiseOp, InputSpec, Layer, Network
+from bnnhw.ir.network import ElementwiseOp, InputSpec, Layer, Network, Window
 
 FORMAT_VERSION = 1
 JSON_NAME = "network.json"
@@ -28,7 +28,34 @@ _LAYER_ARRAYS = (
     "score_add",
     "out_scale",
     "out_bias",
+    "pool_and",
 )
+
+
+def _window_to_json(win: Window | None) -> dict | None:
+    if win is None:
+        return None
+    return {
+        "channels": win.channels,
+        "height": win.height,
+        "width": win.width,
+        "kernel": list(win.kernel),
+        "stride": list(win.stride),
+        "pads": list(win.pads),
+    }
+
+
+def _window_from_json(item: dict | None) -> Window | None:
+    if item is None:
+        return None
+    return Window(
+        channels=item["channels"],
+        height=item["height"],
+        width=item["width"],
+        kernel=tuple(item["kernel"]),
+        stride=tuple(item["stride"]),
+        pads=tuple(item["pads"]),
+    )
 
 
 class _ArrayStore:
@@ -85,6 +112,7 @@ def save_network(net: Network, folder: str | Path) -> Path:
             "scale": spec.scale,
             "rounding": spec.rounding,
             "source": spec.source,
+            "channels_last": spec.channels_last,
             "preprocess": _ops_to_json(spec.preprocess, "input.pre", store),
         },
         "layers": [
@@ -95,6 +123,8 @@ def save_network(net: Network, folder: str | Path) -> Path:
                 "is_output": layer.is_output,
                 "pe": layer.pe,
                 "simd": layer.simd,
+                "window": _window_to_json(layer.window),
+                "pool": _window_to_json(layer.pool),
                 "post_ops": _ops_to_json(layer.post_ops, f"layer{i}.post", store),
                 **{k: store.put(f"layer{i}.{k}", getattr(layer, k)) for k in _LAYER_ARRAYS},
             }
@@ -131,6 +161,7 @@ def load_network(folder: str | Path) -> Network:
                 scale=spec["scale"],
                 rounding=spec["rounding"],
                 source=spec["source"],
+                channels_last=spec.get("channels_last", False),
                 preprocess=_ops_from_json(spec["preprocess"], arrays),
             ),
             layers=[
@@ -141,8 +172,10 @@ def load_network(folder: str | Path) -> Network:
                     is_output=item["is_output"],
                     pe=item.get("pe"),
                     simd=item.get("simd"),
+                    window=_window_from_json(item.get("window")),
+                    pool=_window_from_json(item.get("pool")),
                     post_ops=_ops_from_json(item["post_ops"], arrays),
-                    **{k: None if item[k] is None else arrays[item[k]] for k in _LAYER_ARRAYS},
+                    **{k: None if item.get(k) is None else arrays[item[k]] for k in _LAYER_ARRAYS},
                 )
                 for item in doc["layers"]
             ],
