@@ -182,10 +182,27 @@ def _hardware_report(build: Build, accelerator) -> dict:
             "kind": "bram" if bits > 4096 and depth >= 32 else "lut",
         }
 
+    def geometry(hw: LayerHW) -> dict:
+        if hw.window is None:
+            return {"kind": "dense"}
+        win = hw.window
+        return {
+            "kind": "conv",
+            "map": [win.channels, win.height, win.width],
+            "kernel": list(win.kernel),
+            "stride": list(win.stride),
+            "pads": list(win.pads),
+            "out_map": [hw.neurons, win.out_height, win.out_width],
+            "pool": None if hw.pool is None else list(hw.pool.kernel),
+            "pool_stride": None if hw.pool is None else list(hw.pool.stride),
+            "ternary": hw.ternary,
+        }
+
     fmt = accelerator.port_format
     layers = [
         {
             "name": hw.name,
+            **geometry(hw),
             "fan_in": hw.fan_in,
             "neurons": hw.neurons,
             "input_bits": hw.in_bits,
@@ -193,12 +210,18 @@ def _hardware_report(build: Build, accelerator) -> dict:
             "simd": hw.simd,
             "nf": hw.nf,
             "sf": hw.sf,
-            "cycles_per_frame": hw.cycles,
+            "positions": hw.positions,
+            "cycles_per_frame": stage.frame_cycles if hw.window else hw.cycles,
             "weight_bits": hw.neurons * hw.fan_in,
             "weight_rom": rom(hw),
-            "pipeline_latency": mvtu.latency,
+            "line_buffer_bits": line_bits,
+            "pipeline_latency": (stage.mvtu if hw.window else stage).latency,
+            "out_beats": hw.pool.positions if hw.pool else hw.positions,
+            "out_beat_bits": hw.neurons if not hw.is_output else None,
         }
-        for hw, mvtu in zip(accelerator.layers, accelerator.mvtus, strict=True)
+        for hw, stage, line_bits in zip(
+            accelerator.layers, accelerator.stages, accelerator.line_buffer_bits, strict=True
+        )
     ]
     return {
         "model": build.model,
@@ -206,6 +229,8 @@ def _hardware_report(build: Build, accelerator) -> dict:
         "verilog": build.verilog.name,
         "initiation_interval": accelerator.ideal_cycles,
         "latency_cycles": accelerator.latency_cycles,
+        "latency_exact": not accelerator.has_windows,
+        "line_buffer_bits": sum(accelerator.line_buffer_bits),
         "interface": {
             "in_word": fmt.in_word,
             "frame_words": fmt.frame_words,

@@ -51,20 +51,34 @@ def summary(net: Network) -> str:
     return "\n".join(lines)
 
 
+def _kind(layer: dict) -> str:
+    """dense, or conv KxK/stride (pads), with its pool and ternary input."""
+    if layer.get("kind", "dense") == "dense":
+        return "dense"
+    c, h, w = layer["map"]
+    text = f"conv {'x'.join(map(str, layer['kernel']))} s{layer['stride'][0]} on {c}x{h}x{w}"
+    if any(layer["pads"]):
+        text += f" pad {','.join(map(str, layer['pads']))}"
+    if layer["pool"]:
+        text += f", pool {'x'.join(map(str, layer['pool']))}"
+    return text + (", ternary in" if layer.get("ternary") else "")
+
+
 def build_markdown(report: dict) -> str:
     """report.md of a build: one row per layer, then the whole network."""
     rows = [
-        "| # | layer | fan-in -> neurons | in bits | PE | SIMD | cycles/frame | weight bits "
-        "| weight ROM (depth x width, kind) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| # | layer | kind | fan-in -> neurons | in bits | PE | SIMD | cycles/frame "
+        "| weight bits | weight ROM (depth x width, kind) | line buffer bits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, layer in enumerate(report["layers"]):
         rom = layer["weight_rom"]
         rows.append(
-            f"| {i} | `{layer['name']}` | {layer['fan_in']} -> {layer['neurons']} "
-            f"| {layer['input_bits']} | {layer['pe']} | {layer['simd']} "
+            f"| {i} | `{layer['name']}` | {_kind(layer)} | {layer['fan_in']} -> "
+            f"{layer['neurons']} | {layer['input_bits']} | {layer['pe']} | {layer['simd']} "
             f"| {layer['cycles_per_frame']} | {layer['weight_bits']} "
-            f"| {rom['depth']} x {rom['width']} ({rom['kind']}) |"
+            f"| {rom['depth']} x {rom['width']} ({rom['kind']}) "
+            f"| {layer.get('line_buffer_bits', 0)} |"
         )
     io = report["interface"]
     lines = [
@@ -76,8 +90,10 @@ def build_markdown(report: dict) -> str:
         "",
         f"- initiation interval: {report['initiation_interval']} cycles per frame "
         "(the slowest layer)",
-        f"- latency: {report['latency_cycles']} cycles from a frame's first input word "
-        "handshake to its result's",
+        f"- latency: {'' if report.get('latency_exact', True) else 'at most about '}"
+        f"{report['latency_cycles']} cycles from a frame's first input word handshake to "
+        "its result's",
+        f"- line buffers: {report.get('line_buffer_bits', 0)} bits in all",
         f"- input: {io['frame_words']} words of {io['in_word']} bits per frame "
         f"({io['input_elements']} x {io['input_bits']}-bit codes)",
         f"- output: {io['out_word']}-bit word, class in bits [{io['class_bits'] - 1}:0]"

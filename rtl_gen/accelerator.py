@@ -1,10 +1,12 @@
 """The whole network as one streaming accelerator, built from a folded IR.
 
-    i (host words) -> [width converter] -> MVTU 0 -> [downsizer] -> MVTU 1 -> ... -> MVTU n
+    i (host words) -> [width converter] -> layer 0 -> [converter] -> layer 1 -> ... -> layer n
                    -> argmax -> o (class, and optionally the scores)
 
-Every MVTU ends in its own output FIFO, so layers run concurrently and the slowest one
-sets the throughput. ``port_format`` describes the words on ``i`` and ``o``.
+A dense layer is an MVTU; a convolution is a ConvLayer (sliding window, MVTU, pool) that
+takes and gives one pixel per beat. Every MVTU ends in its own output FIFO, so layers run
+concurrently and the slowest one sets the throughput. ``port_format`` describes the words
+on ``i`` and ``o``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 from bnnhw.ir import Network
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.checks import refuse
+from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.port_format import PortFormat
@@ -28,14 +31,14 @@ def port_format_for(
     """The host interface an Accelerator for ``net`` will have (no hardware is built)."""
     layers = [layer_hw(layer) for layer in net.layers]
     first, last = layers[0], layers[-1]
-    word = first.simd * first.in_bits
+    word = first.stream_word
     in_word = in_word or word
-    frame = first.in_width
+    frame = first.frame_bits
+    what = "pixel (channels x input bits)" if first.window else "word (SIMD x input bits)"
     if in_word < 1 or not (word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)):
         raise ValueError(
             f"input word of {in_word} bits: it must divide the first layer's "
-            f"{word}-bit word (SIMD x input bits), or be a multiple of it that divides "
-            f"the {frame}-bit frame"
+            f"{word}-bit {what}, or be a multiple of it that divides the {frame}-bit frame"
         )
     if out_beat < 0:
         raise ValueError(f"output word of {out_beat} bits: give a positive width")
@@ -43,8 +46,8 @@ def port_format_for(
         net.classes * signed_width(*last.score_range) if with_scores else 0
     )
     return PortFormat(
-        input_elements=first.fan_in,
-        input_bits=first.in_bits,
+        input_elements=net.input.size,
+        input_bits=net.input.bits,
         in_word=in_word,
         classes=net.classes,
         class_bits=max(1, (net.classes - 1).bit_length()),
@@ -72,7 +75,12 @@ class Accelerator(wiring.Component):
             refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
         self.register_every = register_every
-        self.mvtus = [MVTU(hw, register_every=register_every) for hw in self.layers]
+        self.stages = [
+            ConvLayer(hw, register_every=register_every, run_ahead=index > 0)
+            if hw.window is not None
+            else MVTU(hw, register_every=register_every)
+            for index, hw in enumerate(self.layers)
+        ]
         self.argmax = Argmax(net.classes, self.port_format.score_bits, with_scores=with_scores)
         super().__init__(
             {
@@ -82,9 +90,25 @@ class Accelerator(wiring.Component):
         )
 
     @property
+    def has_windows(self) -> bool:
+        return any(hw.window is not None for hw in self.layers)
+
+    @property
     def ideal_cycles(self) -> int:
-        """Cycles per frame of the slowest layer: the steady-state initiation interval."""
-        return max(hw.cycles for hw in self.layers)
+        """Cycles per frame of the slowest layer: the steady-state initiation interval.
+
+        A convolution's layer costs its window walk (one padded position per cycle), its
+        products (NF x SF per window) or its pool walk, whichever is slowest.
+        """
+        return max(
+            stage.frame_cycles if isinstance(stage, ConvLayer) else stage.hw.cycles
+            for stage in self.stages
+        )
+
+    @property
+    def line_buffer_bits(self) -> list[int]:
+        """Per layer: bits of line-buffer memory (0 for a dense layer)."""
+        return [s.line_buffer_bits if isinstance(s, ConvLayer) else 0 for s in self.stages]
 
     @property
     def latency_cycles(self) -> int:
@@ -94,10 +118,13 @@ class Accelerator(wiring.Component):
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
         one per width converter and one for the argmax register; with output beats, one
         for the output converter and one per further beat (to the result's last beat).
-        Pinned against simulation by the tests.
+        Pinned against simulation by the tests. With convolutions the figure is an upper
+        estimate: every layer's whole frame of work, one after another.
         """
+        if self.has_windows:
+            return self._conv_latency_estimate()
         total, width = 1, self.port_format.in_word
-        for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
+        for index, (hw, mvtu) in enumerate(zip(self.layers, self.stages, strict=True)):
             word = hw.simd * hw.in_bits
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
             total += load + hw.cycles + mvtu.latency + (width != word)
@@ -106,18 +133,26 @@ class Accelerator(wiring.Component):
             total += self.port_format.out_beats
         return total
 
+    def _conv_latency_estimate(self) -> int:
+        total = 1 + self.port_format.frame_words + self.port_format.out_beats
+        for hw, stage in zip(self.layers, self.stages, strict=True):
+            mvtu = stage.mvtu if isinstance(stage, ConvLayer) else stage
+            frame = stage.frame_cycles if isinstance(stage, ConvLayer) else hw.cycles
+            total += frame + hw.sf + mvtu.latency + 8
+        return total
+
     def elaborate(self, platform) -> Module:
         m = Module()
         upstream = wiring.flipped(self.i)
-        for index, (hw, mvtu) in enumerate(zip(self.layers, self.mvtus, strict=True)):
-            conv = converter(len(upstream.payload), hw.simd * hw.in_bits)
+        for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
+            conv = converter(len(upstream.payload), hw.stream_word)
             if conv is not None:
                 m.submodules[f"convert{index}"] = conv
                 wiring.connect(m, upstream, conv.i)
                 upstream = conv.o
-            m.submodules[f"layer{index}"] = mvtu
-            wiring.connect(m, upstream, mvtu.i)
-            upstream = mvtu.o
+            m.submodules[f"layer{index}"] = stage
+            wiring.connect(m, upstream, stage.i)
+            upstream = stage.o
         m.submodules.argmax = self.argmax
         wiring.connect(m, upstream, self.argmax.i)
         fmt = self.port_format

@@ -4,6 +4,8 @@
   (``acc <= t`` is ``-acc >= -t``, and inverting a +-1 row negates ``acc``).
 * A binary-input layer counts matching bits ``m`` (XNOR popcount); ``acc = 2m - fan_in``,
   so ``acc >= t`` becomes ``m >= ceil((t + fan_in) / 2)``, clipped to ``[0, fan_in + 1]``.
+* A zero-padded binary convolution takes ternary codes (2-bit, -1/0/+1) into an n-bit
+  MVTU: its sliding window turns the incoming bits into codes and padding into 0.
 * Weight ROM word ``nf * SF + sf`` holds PE rows' SIMD-element slices: bit
   ``p * SIMD + i`` is the weight of neuron ``nf * PE + p`` for input ``sf * SIMD + i``.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnnhw.ir import Layer
+from bnnhw.ir import Layer, Window
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -36,6 +38,46 @@ class LayerHW:
     thresholds: np.ndarray | None  # int64 (neurons,): matches (1-bit) or acc (n-bit) >= T
     score_mul: np.ndarray | None  # int64 (neurons,), output layer
     score_add: np.ndarray | None
+    window: Window | None = None  # a convolution's window over its input map
+    pool: Window | None = None  # max-pool over the output map
+    pool_and: tuple[bool, ...] | None = None  # per channel: pool with AND, not OR
+    stream_bits: int = 0  # bits of one element on the incoming stream (0: in_bits)
+
+    @property
+    def element_bits(self) -> int:
+        """Bits of one element of the layer's input stream (before any ternary mapping)."""
+        return self.stream_bits or self.in_bits
+
+    @property
+    def ternary(self) -> bool:
+        return self.element_bits == 1 and self.in_bits == 2
+
+    @property
+    def stream_word(self) -> int:
+        """Bits of one beat on the layer's input: a pixel (conv) or SIMD elements (dense)."""
+        if self.window is not None:
+            return self.window.channels * self.element_bits
+        return self.simd * self.in_bits
+
+    @property
+    def frame_bits(self) -> int:
+        """Bits of one input frame on the layer's input stream."""
+        size = self.window.in_size if self.window is not None else self.fan_in
+        return size * self.element_bits
+
+    @property
+    def positions(self) -> int:
+        return self.window.positions if self.window is not None else 1
+
+    @property
+    def frame_cycles(self) -> int:
+        """Compute cycles per frame: one matrix-vector product per window position."""
+        return self.positions * self.cycles
+
+    @property
+    def out_pixel_bits(self) -> int:
+        """Bits of one beat on the layer's output (a pixel or the whole vector)."""
+        return self.neurons
 
     @property
     def nf(self) -> int:
@@ -94,6 +136,7 @@ def layer_hw(layer: Layer) -> LayerHW:
     if not layer.folded or layer.pe is None or layer.simd is None:
         raise ValueError(f"layer {layer.name!r} needs integer thresholds and a folding")
     lo, _ = layer.in_range
+    ternary = layer.in_bits == 1 and layer.window is not None and layer.window.padded
     rows = layer.weights.astype(np.uint8)
     thresholds = score_mul = score_add = None
     if layer.is_output:
@@ -104,7 +147,7 @@ def layer_hw(layer: Layer) -> LayerHW:
         flip = layer.directions < 0
         rows = np.where(flip[:, None], 1 - rows, rows).astype(np.uint8)
         t = np.where(flip, -layer.thresholds, layer.thresholds).astype(np.int64)
-        if layer.in_bits == 1:
+        if layer.in_bits == 1 and not ternary:
             t = np.clip(-((-(t + layer.fan_in)) // 2), 0, layer.fan_in + 1)  # ceil
         else:
             lo_acc, hi_acc = layer.acc_bounds()
@@ -116,11 +159,15 @@ def layer_hw(layer: Layer) -> LayerHW:
         fan_in=layer.fan_in,
         pe=layer.pe,
         simd=layer.simd,
-        in_bits=layer.in_bits,
+        in_bits=2 if ternary else layer.in_bits,
         in_signed=lo < 0,
         is_output=layer.is_output,
         rows=rows,
         thresholds=thresholds,
         score_mul=score_mul,
         score_add=score_add,
+        window=layer.window,
+        pool=layer.pool,
+        pool_and=None if layer.pool_and is None else tuple(bool(b) for b in layer.pool_and),
+        stream_bits=1 if ternary else 0,
     )

@@ -62,17 +62,17 @@ def _child(dut, name: str):
 def _taps(dut, layers: int) -> list[tuple]:
     """(valid, ready, payload) of each layer's output stream, [] if not visible.
 
-    A layer's own ``o__ready`` may be renamed inside it (Yosys keeps the FIFO's ``r_en``),
-    so the ready is read where it is produced: the consumer's ``i__ready``.
+    Read at the consumer's input ports (the next converter, layer or the argmax): Yosys
+    may rename a layer's own ``o__*`` ports (a FIFO's ``r_en``, or a ``$n`` suffix where a
+    convolution's inner stage has a port of the same name), never the consumer's inputs.
     """
     taps = []
     for k in range(layers):
-        layer = _child(dut, f"layer{k}")
         after = [f"convert{k + 1}", f"layer{k + 1}"] if k < layers - 1 else ["argmax"]
         down = next((c for c in (_child(dut, n) for n in after) if c is not None), None)
-        if layer is None or down is None:
+        if _child(dut, f"layer{k}") is None or down is None:
             return []
-        taps.append((layer.o__valid, down.i__ready, layer.o__payload))
+        taps.append((down.i__valid, down.i__ready, down.i__payload))
     return taps
 
 

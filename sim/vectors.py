@@ -44,7 +44,7 @@ class Vectors:
     expected: np.ndarray  # uint8 (N, out_bytes): the output word each frame must produce
     classes: np.ndarray  # int64 (N,)
     scores: np.ndarray  # int64 (N, classes)
-    layers: list[np.ndarray]  # per layer: bits uint8 (N, neurons), last layer scores int64
+    layers: list[np.ndarray]  # per layer: bits uint8 (N, out_size), last layer scores int64
 
     @property
     def frames(self) -> int:
@@ -64,13 +64,23 @@ class Vectors:
             return cls, []
         return cls, _signed_fields(word >> i["class_bits"], i["score_bits"], i["classes"])
 
-    def decode_layer(self, k: int, payload: int) -> np.ndarray:
-        """A layer's ``o__payload`` -> its bits (hidden) or signed scores (last layer)."""
+    def layer_beats(self, k: int) -> int:
+        """Beats layer ``k`` sends per frame: 1, or a convolution's output pixels."""
+        return self.header["layers"][k].get("beats", 1)
+
+    def decode_layer(self, k: int, payloads: list[int]) -> np.ndarray:
+        """One frame of a layer's ``o__payload`` beats -> its bits or signed scores.
+
+        A convolution sends a pixel (``neurons`` channel bits) per beat, in stream order,
+        so the frame's bits are the beats' bits one after another.
+        """
         layer = self.header["layers"][k]
         if layer["kind"] == "scores":
-            return np.array(_signed_fields(payload, layer["score_bits"], layer["neurons"]))
-        raw = np.frombuffer(payload.to_bytes((layer["neurons"] + 7) // 8, "little"), np.uint8)
-        return np.unpackbits(raw, count=layer["neurons"], bitorder="little")
+            return np.array(_signed_fields(payloads[0], layer["score_bits"], layer["neurons"]))
+        n, nbytes = layer["neurons"], (layer["neurons"] + 7) // 8
+        raw = np.frombuffer(b"".join(p.to_bytes(nbytes, "little") for p in payloads), np.uint8)
+        bits = np.unpackbits(raw.reshape(len(payloads), nbytes), axis=1, bitorder="little")
+        return bits[:, :n].reshape(-1)
 
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (.npz) and its JSON header; returns the .npz path."""
@@ -147,6 +157,7 @@ def make_vectors(build, x: np.ndarray | None = None, *, frames: int = 100, seed:
     for k, (layer, hw) in enumerate(zip(net.layers, report["layers"], strict=True)):
         last = k == len(net.layers) - 1
         info = {"name": layer.name, "neurons": layer.neurons, "kind": "bits"}
+        info["beats"] = hw.get("out_beats", 1)
         if last:
             info |= {"kind": "scores", "score_bits": fmt.score_bits}
         info["cycles_per_frame"] = hw["cycles_per_frame"]
@@ -207,11 +218,16 @@ def compare(vectors: Vectors, run, *, visible_layers: bool, vcd: str | None = No
 
 
 def _layer_diff(vectors: Vectors, k: int, outs: list[int], pos: int, frame: int):
-    """None if layer ``k``'s output at ``pos`` is right, else the differing neuron indices."""
-    if pos >= len(outs) or outs[pos] < 0:
-        return np.arange(vectors.header["layers"][k]["neurons"])
-    got = vectors.decode_layer(k, outs[pos])
-    diff = np.flatnonzero(got != vectors.layers[k][frame])
+    """None if layer ``k``'s output at ``pos`` is right, else the differing output indices.
+
+    An index is a neuron for a dense layer and ``pixel * channels + channel`` for a map.
+    """
+    beats = vectors.layer_beats(k)
+    mine = outs[pos * beats : (pos + 1) * beats]
+    expected = vectors.layers[k][frame]
+    if len(mine) < beats or min(mine) < 0:
+        return np.arange(expected.size)
+    diff = np.flatnonzero(vectors.decode_layer(k, mine) != expected)
     return diff if diff.size else None
 
 

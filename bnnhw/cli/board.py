@@ -32,7 +32,13 @@ def cmd_build(args: argparse.Namespace) -> int:
             progress=lambda line: print("  " + line, flush=True),
         )
     print(f"building the {board.title} bitstream with YoWASP (the first run takes minutes)")
-    result = synthesize(build, board, baud=args.baud, progress=lambda s: print(s, flush=True))
+    result = synthesize(
+        build,
+        board,
+        baud=args.baud,
+        clock_mhz=args.clock,
+        progress=lambda s: print(s, flush=True),
+    )
     build.report["board"] = result
     folder = Path(build.folder)
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
@@ -65,7 +71,8 @@ def board_markdown(r: dict) -> str:
         ("logic cells (nextpnr)", f"{r['logic_cells']} of {r['logic_cells_available']}"),
         ("block RAM", f"{r['bram']} of {r['bram_available']}"),
         ("SPRAM", r.get("spram")),
-        ("clock asked / Fmax", f"{r['clock_mhz']:g} MHz / {r['fmax_mhz']} MHz"),
+        ("clock / Fmax", f"{r['clock_mhz']:g} MHz / {r['fmax_mhz']} MHz"),
+        ("PLL", r.get("pll") and ", ".join(f"{k} {v}" for k, v in r["pll"].items())),
         ("accelerator frames/s at the clock", f"{r['accelerator_frames_per_s']:,}"),
         ("accelerator frames/s at Fmax", r["accelerator_frames_per_s_at_fmax"]),
         ("latency", f"{r['latency_cycles']} cycles = {r['latency_us']} us"),
@@ -90,13 +97,9 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bnnhw.boards import Link
-    from bnnhw.cli.files import load_array
 
-    x = load_array(args.inputs)
     with Link(args.port, args.folder, baud=args.baud, timeout=args.timeout) as link:
-        net = link.build.net
-        if x.shape == tuple(net.input.shape):
-            x = x[None]
+        x = load_inputs(args.inputs, link.build.net.input.shape, invert=args.invert)
         classes = link.classify(x)
         for i, cls in enumerate(classes.tolist()):
             extra = (
@@ -113,6 +116,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_inputs(paths: list[str], shape, *, invert: bool = False):
+    """Frames (N, *shape) from one .npy file or from PNG files (one frame each)."""
+    from bnnhw.boards.images import png_frames
+    from bnnhw.cli.files import load_array
+
+    pngs = [p for p in paths if p.lower().endswith(".png")]
+    if pngs and len(pngs) == len(paths):
+        return png_frames(pngs, tuple(shape), invert=invert)
+    if len(paths) != 1 or pngs:
+        raise InputError(f"give one .npy array or one or more .png images, not {', '.join(paths)}")
+    if invert:
+        raise InputError("--invert applies to PNG images only")
+    x = load_array(paths[0])
+    return x[None] if x.shape == tuple(shape) else x
+
+
 def add_parsers(verbs) -> None:
     """Register the board verbs on the CLI's subparsers."""
     from bnnhw.boards.targets import BOARDS
@@ -125,6 +144,12 @@ def add_parsers(verbs) -> None:
     p.add_argument("--max-lanes", type=int, help="auto folding budget (default: the board's)")
     p.add_argument("--folding", default="auto", help='"auto" or a JSON folding file')
     p.add_argument("--baud", type=int, help="UART baud rate (default 115200)")
+    p.add_argument(
+        "--clock",
+        type=float,
+        metavar="MHZ",
+        help="run the design at MHZ from the board's PLL (default: the oscillator's clock)",
+    )
     p.add_argument("--no-scores", action="store_true", help="the board returns the class only")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
     p.set_defaults(func=cmd_build)
@@ -136,7 +161,13 @@ def add_parsers(verbs) -> None:
 
     p = verbs.add_parser("run", help="classify frames on a flashed board over its UART")
     p.add_argument("folder", help="folder written by bnnhw build")
-    p.add_argument("inputs", help=".npy array (N, *input shape) as the graph takes it")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        help=".npy array (N, *input shape) as the graph takes it, or PNG images: grayscale, "
+        "resized to the input's H x W, pixels / 255",
+    )
+    p.add_argument("--invert", action="store_true", help="PNG: dark digits on a light background")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     p.add_argument("--baud", type=int, help="default: the baud rate the build used")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer")

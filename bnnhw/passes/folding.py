@@ -1,9 +1,15 @@
 """Pass: choose each layer's folding (PE neurons x SIMD inputs per cycle).
 
-A layer takes (neurons / PE) * (fan_in / SIMD) cycles per frame, and the slowest layer sets
-the throughput of the whole pipeline, so ``auto`` first fixes a target number of cycles
-(the largest layer spread over ``max_lanes`` XNOR lanes) and then gives every layer the
-fewest lanes (PE x SIMD) that meet it. Faster layers would only cost area.
+A layer takes positions * (neurons / PE) * (fan_in / SIMD) cycles per frame (positions is
+1 for a dense layer, the output pixels of a convolution), and the slowest layer sets the
+throughput of the whole pipeline, so ``auto`` first fixes a target number of cycles (the
+largest layer spread over ``max_lanes`` XNOR lanes) and then gives every layer the fewest
+lanes (PE x SIMD) that meet it. Faster layers would only cost area.
+
+A convolution's window generator walks its padded map one pixel per cycle and a pool
+walks its map likewise, whatever the folding: those walks are a floor on the target.
+A dense layer after a convolution receives one pixel per beat, so its SIMD must divide,
+or be a multiple of, the pixel's channels.
 """
 
 from __future__ import annotations
@@ -23,27 +29,55 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def cheapest_folding(layer: Layer, target_cycles: int) -> tuple[int, int]:
+def walk_cycles(layer: Layer) -> int:
+    """Cycles per frame the layer's window and pool walks take, whatever its folding."""
+    walks = [0]
+    if layer.window is not None:
+        walks.append(layer.window.padded_height * layer.window.padded_width)
+    if layer.pool is not None:
+        walks.append(layer.pool.height * layer.pool.width)
+    return max(walks)
+
+
+def simd_fits(simd: int, pixel: int | None) -> bool:
+    """A SIMD word can be cut from (or built of) the incoming pixels."""
+    return pixel is None or pixel % simd == 0 or simd % pixel == 0
+
+
+def upstream_pixels(net: Network) -> list[int | None]:
+    """Per layer: channels of the pixels it receives when it is a dense layer after a map."""
+    pixels: list[int | None] = []
+    previous = None
+    for layer in net.layers:
+        pixels.append(previous if layer.window is None else None)
+        previous = layer.neurons if layer.window is not None else None
+    return pixels
+
+
+def cheapest_folding(layer: Layer, target_cycles: int, pixel: int | None = None) -> tuple[int, int]:
     """Fewest lanes meeting the target; among equals the fewest PEs (smaller muxes)."""
     best = None
     for pe in divisors(layer.neurons):
         for simd in divisors(layer.fan_in):
-            cycles = (layer.neurons // pe) * (layer.fan_in // simd)
+            if not simd_fits(simd, pixel):
+                continue
+            cycles = layer.positions * (layer.neurons // pe) * (layer.fan_in // simd)
             if cycles <= target_cycles:
                 key = (pe * simd, pe)
                 if best is None or key < best[0]:
                     best = (key, pe, simd)
                 break  # larger SIMD only adds lanes
-    assert best is not None  # PE = neurons, SIMD = fan_in always meets any target >= 1
+    if best is None:  # only a window walk can be slower than every folding
+        return layer.neurons, layer.fan_in
     return best[1], best[2]
 
 
 def fold_auto(net: Network, max_lanes: int = DEFAULT_MAX_LANES) -> Network:
     net = copy.deepcopy(net)
-    largest = max(layer.neurons * layer.fan_in for layer in net.layers)
-    target = max(1, math.ceil(largest / max_lanes))
-    for layer in net.layers:
-        layer.pe, layer.simd = cheapest_folding(layer, target)
+    largest = max(layer.positions * layer.neurons * layer.fan_in for layer in net.layers)
+    target = max(1, math.ceil(largest / max_lanes), *(walk_cycles(la) for la in net.layers))
+    for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
+        layer.pe, layer.simd = cheapest_folding(layer, target, pixel)
     return net
 
 
@@ -73,8 +107,15 @@ def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str)
 
 def check_folding(net: Network, source: str = "folding") -> None:
     """PE must divide the neurons and SIMD the fan-in of every layer."""
-    for layer in net.layers:
+    for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
         check_layer_folding(layer, source)
+        if not simd_fits(layer.simd, pixel):
+            fits = [d for d in divisors(layer.fan_in) if simd_fits(d, pixel)]
+            raise InputError(
+                f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide, and is "
+                f"not a multiple of, the {pixel} channels of the pixels it receives; "
+                f"choose one of {fits}"
+            )
 
 
 def check_layer_folding(layer: Layer, source: str) -> None:

@@ -1,0 +1,124 @@
+"""A convolutional layer: sliding window, then the MVTU on every window, then a max-pool.
+
+    i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [downsizer to SIMD elements]
+                           -> MVTU -> [BinaryPool] -> o (one output pixel per beat)
+
+The MVTU treats each window as one input vector and emits one output pixel (all its
+channels) per window, so the layer is the dense MVTU unchanged, fed by the window
+generator. Its output is a map in the same pixel-per-beat form the next layer takes.
+
+Why the pixel FIFO: a window generator wants a frame's first kh-1 rows at once, then
+about one pixel per window. Without room to run ahead by those rows, the layer before
+waits while this one finishes the previous frame, and the two stall each other. A FIFO of
+(kh-1) rows and kw pixels (``run_ahead``) lets both keep their own pace.
+
+Why the window FIFO: at the start of a frame the generator walks kh-1 rows before its
+first window, and the MVTU would idle unless enough windows wait in front of it; it holds
+as many windows as that walk takes to compute (none when the MVTU is slow anyway).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from bnnhw.rtl_gen.binary_pool import BinaryPool
+from bnnhw.rtl_gen.checks import refuse
+from bnnhw.rtl_gen.layer_params import LayerHW
+from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.sliding_window import SlidingWindow
+from bnnhw.rtl_gen.width import converter
+
+
+class ConvLayer(wiring.Component):
+    """One convolution (``hw.window`` set), with its optional pool."""
+
+    def __init__(self, hw: LayerHW, *, register_every: int = 2, run_ahead: bool = True) -> None:
+        if hw.window is None or hw.is_output:
+            refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
+        self.hw = hw
+        win = hw.window
+        walk = (win.kernel[0] - 1) * win.padded_width + win.kernel[1]
+        self.fifo_depth = walk if run_ahead else 0
+        # windows waiting: the generator's output register and the MVTU's second bank hold 2
+        self.window_depth = max(0, -(-walk // hw.cycles) - 1)
+        self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
+        self.mvtu = MVTU(hw, register_every=register_every)
+        self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
+        super().__init__(
+            {
+                "i": In(stream.Signature(hw.stream_word)),
+                "o": Out(stream.Signature(hw.neurons)),
+            }
+        )
+
+    @property
+    def line_buffer_bits(self) -> int:
+        """Line-buffer memory of the window generator and of the pool."""
+        return self.window.line_buffer_bits + (self.pool.line_buffer_bits if self.pool else 0)
+
+    @property
+    def fifo_bits(self) -> int:
+        """Bits of the pixel and window FIFOs."""
+        return self.fifo_depth * self.hw.stream_word + self.window_depth * len(
+            self.window.o.payload
+        )
+
+    @property
+    def frame_cycles(self) -> int:
+        """Steady-state cycles per frame: the slowest of window walk, products and pool."""
+        stages = [self.window.cycles_per_frame, self.hw.frame_cycles]
+        if self.pool is not None:
+            stages.append(self.pool.cycles_per_frame)
+        return max(stages)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.window = self.window
+        if self.fifo_depth:
+            m.submodules.pixels = pixels = _StreamFIFO(self.hw.stream_word, self.fifo_depth)
+            wiring.connect(m, wiring.flipped(self.i), pixels.i)
+            wiring.connect(m, pixels.o, self.window.i)
+        else:
+            wiring.connect(m, wiring.flipped(self.i), self.window.i)
+        upstream = self.window.o
+        if self.window_depth:
+            m.submodules.windows = windows = _StreamFIFO(len(upstream.payload), self.window_depth)
+            wiring.connect(m, upstream, windows.i)
+            upstream = windows.o
+        split = converter(len(upstream.payload), self.hw.simd * self.hw.in_bits)
+        if split is not None:
+            m.submodules.split = split
+            wiring.connect(m, upstream, split.i)
+            upstream = split.o
+        m.submodules.mvtu = self.mvtu
+        wiring.connect(m, upstream, self.mvtu.i)
+        upstream = self.mvtu.o
+        if self.pool is not None:
+            m.submodules.pool = self.pool
+            wiring.connect(m, upstream, self.pool.i)
+            upstream = self.pool.o
+        wiring.connect(m, upstream, wiring.flipped(self.o))
+        return m
+
+
+class _StreamFIFO(wiring.Component):
+    """``lib.fifo.SyncFIFOBuffered`` behind stream ports."""
+
+    def __init__(self, width: int, depth: int) -> None:
+        self.width, self.depth = width, depth
+        super().__init__({"i": In(stream.Signature(width)), "o": Out(stream.Signature(width))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.fifo = buf = fifo.SyncFIFOBuffered(width=self.width, depth=self.depth)
+        m.d.comb += [
+            buf.w_data.eq(self.i.payload),
+            buf.w_en.eq(self.i.valid),
+            self.i.ready.eq(buf.w_rdy),
+            self.o.payload.eq(buf.r_data),
+            self.o.valid.eq(buf.r_rdy),
+            buf.r_en.eq(self.o.ready),
+        ]
+        return m

@@ -1,0 +1,175 @@
+"""Sliding window over a streamed feature map: line buffers and a register window.
+
+A convolution's matrix product needs a whole window per position; the map arrives one
+pixel (all channels) per beat in HWC order. This unit turns the pixel stream into the
+im2col stream of ``bnnhw.golden.window.windows``: one window per beat, elements in
+``(ky, kx, c)`` order, ``c`` fastest, windows in row-major order of their positions.
+
+Data path, one advance per cycle (the output register is the only latency, [1])::
+
+    (row, col) walks the PADDED map; an image position takes one input pixel,
+      a padding position takes none (pixel 0, "inside" flag 0)
+    column = line buffer[col] (rows row-kh+1 .. row-1) + pixel (row)
+    line buffer[col] <= column without its top pixel    (Memory, padded_width x kh-1 pixels)
+    register window: the kw-1 previous columns shift left; the new column completes it
+    o <= window, when (row, col) is the bottom-right corner of a stride-aligned window  [1]
+
+The line buffer's read is synchronous, so each advance reads the column of the NEXT
+position; the read port is transparent for the write port, so a one-column map reads the
+word written in the same cycle. Nothing is cleared between frames: rows and columns of a
+previous frame (or of before a reset) leave the window before any window using them goes
+out. The next frame's top padding needs no input, so frames follow with no bubble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from bnnhw.ir import Window
+from bnnhw.rtl_gen.checks import refuse
+
+
+def line_buffer_bits(win: Window, stored_pixel_bits: int) -> int:
+    """Bits of line-buffer memory: kh-1 rows of the padded width."""
+    return (win.kernel[0] - 1) * win.padded_width * stored_pixel_bits
+
+
+def lookup(table: Sequence[bool], index: Value) -> Value:
+    """One bit of a constant table: a small ROM indexed by a position counter."""
+    return Const(sum(1 << k for k, bit in enumerate(table) if bit), len(table)).bit_select(index, 1)
+
+
+class SlidingWindow(wiring.Component):
+    """Pixels of ``win.channels x elem_bits`` in; windows of ``win.elements`` elements out.
+
+    ``ternary`` (binary maps only) emits 2-bit two's complement codes: bit 1 -> +1,
+    bit 0 -> -1, padding -> 0, because a zero-padded binary map has three values.
+    """
+
+    def __init__(self, win: Window, elem_bits: int, ternary: bool = False) -> None:
+        problem = None
+        if not isinstance(win, Window):
+            problem = f"SlidingWindow needs a bnnhw.ir.Window, got {type(win).__name__}"
+        elif elem_bits < 1:
+            problem = f"SlidingWindow: elem_bits must be >= 1, got {elem_bits}"
+        elif ternary and elem_bits != 1:
+            problem = (
+                f"SlidingWindow: ternary codes are for a binary map (elem_bits=1), "
+                f"got elem_bits={elem_bits}"
+            )
+        if problem:
+            refuse(self, problem)
+        self.win, self.elem_bits, self.ternary = win, elem_bits, ternary
+        self.out_bits = 2 if ternary else elem_bits
+        self.pixel_bits = win.channels * elem_bits
+        # a stored pixel: its bits, plus an "inside the map" flag for the ternary codes
+        self.stored_bits = self.pixel_bits + (1 if ternary else 0)
+        super().__init__(
+            {
+                "i": In(stream.Signature(self.pixel_bits)),
+                "o": Out(stream.Signature(win.elements * self.out_bits)),
+            }
+        )
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Steady-state cycles per frame: one per padded position."""
+        return self.win.padded_height * self.win.padded_width
+
+    @property
+    def line_buffer_bits(self) -> int:
+        return line_buffer_bits(self.win, self.stored_bits)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from advancing a window's bottom-right position to the window on ``o``."""
+        return 1
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        win, q = self.win, self.stored_bits
+        kh, kw = win.kernel
+        sh, sw = win.stride
+        ph, pw = win.padded_height, win.padded_width
+        top, left = win.pads[0], win.pads[1]
+
+        # -- position in the padded map, and what happens there -----------------------------
+        row, col = Signal(range(ph)), Signal(range(pw))
+        last_col = col == pw - 1
+        next_col = Mux(last_col, 0, col + 1)
+        row_inside = [top <= r < top + win.height for r in range(ph)]
+        col_inside = [left <= c < left + win.width for c in range(pw)]
+        row_emits = [r >= kh - 1 and (r - kh + 1) % sh == 0 for r in range(ph)]
+        col_emits = [c >= kw - 1 and (c - kw + 1) % sw == 0 for c in range(pw)]
+        inside, emits = Signal(), Signal()
+        m.d.comb += [
+            inside.eq(lookup(row_inside, row) & lookup(col_inside, col)),
+            emits.eq(lookup(row_emits, row) & lookup(col_emits, col)),
+        ]
+
+        # -- handshake: advance when the pixel is here and a due window has room ------------
+        room = ~emits | ~self.o.valid | self.o.ready
+        advance = Signal()
+        m.d.comb += [
+            self.i.ready.eq(inside & room),
+            advance.eq((~inside | self.i.valid) & room),
+        ]
+        with m.If(advance):
+            m.d.sync += col.eq(next_col)
+            with m.If(last_col):
+                m.d.sync += row.eq(Mux(row == ph - 1, 0, row + 1))
+
+        # -- the new pixel: input or zero padding ---------------------------------------------
+        pixel = Signal(q)
+        data = Cat(self.i.payload, Const(1, 1)) if self.ternary else self.i.payload
+        m.d.comb += pixel.eq(Mux(inside, data, 0))
+
+        # -- line buffer: the kh-1 rows above, per column ---------------------------------------
+        if kh > 1:
+            m.submodules.lines = lines = memory.Memory(
+                shape=unsigned((kh - 1) * q), depth=pw, init=[]
+            )
+            wr = lines.write_port()
+            rd = lines.read_port(transparent_for=(wr,))
+            column = Cat(rd.data, pixel)  # top row (ky = 0) in the low bits
+            m.d.comb += [
+                rd.addr.eq(next_col),
+                rd.en.eq(advance),
+                wr.addr.eq(col),
+                wr.data.eq(column[q:]),
+                wr.en.eq(advance),
+            ]
+        else:
+            column = pixel
+
+        # -- register window: kw-1 columns, the new one completes it --------------------------
+        previous = [Signal(kh * q, name=f"window_col{kx}") for kx in range(kw - 1)]
+        window = [*previous, column]
+        with m.If(advance):
+            m.d.sync += [reg.eq(nxt) for reg, nxt in zip(previous, window[1:], strict=True)]
+        elements = Cat(
+            *(
+                self._codes(window[kx][ky * q : (ky + 1) * q])
+                for ky in range(kh)
+                for kx in range(kw)
+            )
+        )
+
+        # -- output register -----------------------------------------------------------------
+        with m.If(advance & emits):
+            m.d.sync += [self.o.payload.eq(elements), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
+
+    def _codes(self, pixel: Value) -> Value:
+        """A stored pixel's output elements: its bits, or ternary codes from bits + flag."""
+        if not self.ternary:
+            return pixel
+        channels = self.win.channels
+        inside = pixel[channels]
+        return Cat(*(Cat(inside, inside & ~pixel[c]) for c in range(channels)))
