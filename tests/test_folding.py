@@ -66,3 +66,46 @@ def test_unreadable_folding_file(tmp_path):
     (tmp_path / "f.json").write_text("{oops")
     with pytest.raises(InputError, match="not a readable JSON folding file"):
         load_folding(tmp_path / "f.json")
+
+
+def _conv_net(name: str = "cnv_digits_pad_w1a1_in8_classic"):
+    import bnnhw
+
+    from conftest import ROOT
+
+    return bnnhw.load(ROOT / "models" / f"{name}.onnx")
+
+
+@pytest.mark.parametrize("lanes", [16, 256, 4096])
+def test_auto_folding_of_convolutions_counts_positions_and_window_walks(lanes):
+    net = fold_auto(_conv_net(), max_lanes=lanes)
+    convs = [layer for layer in net.layers if layer.window is not None]
+    assert convs and net.layers[len(convs)].window is None
+    largest = max(la.window.positions if la.window else 1 for la in net.layers)
+    assert largest > 1
+    work = max(
+        (la.window.positions if la.window else 1) * la.neurons * la.fan_in for la in net.layers
+    )
+    walks = [la.window.padded_height * la.window.padded_width for la in convs]
+    target = max(-(-work // lanes), *walks)
+    for layer in net.layers:
+        positions = layer.window.positions if layer.window else 1
+        assert positions * (layer.neurons // layer.pe) * (layer.fan_in // layer.simd) <= target
+    # the dense layer after the last convolution takes pixels of that layer's channels
+    dense, channels = net.layers[len(convs)], convs[-1].neurons
+    assert channels % dense.simd == 0 or dense.simd % channels == 0
+
+
+def test_explicit_simd_must_fit_the_pixels_after_a_convolution():
+    net = _conv_net("cnv_mnist_nopad_w1a1_in8_classic")  # 32 channels x 5 x 5 into dense
+    folding = {str(i): {"pe": 1, "simd": 1} for i in range(len(net.layers))}
+    dense = next(i for i, la in enumerate(net.layers) if la.window is None)
+    channels = net.layers[dense - 1].neurons
+    bad = next(
+        d
+        for d in range(2, net.layers[dense].fan_in)
+        if net.layers[dense].fan_in % d == 0 and channels % d and d % channels
+    )
+    folding[str(dense)]["simd"] = bad
+    with pytest.raises(InputError, match=f"not a multiple of, the {channels} channels"):
+        fold_explicit(net, folding, "fold.json")
