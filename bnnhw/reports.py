@@ -20,12 +20,35 @@ def _input_line(net: Network) -> str:
     return f"input  {shape} = {spec.size} values, {kind}; preprocessing: {pre}"
 
 
+def _geometry(layer: Layer) -> str:
+    """``conv 3x3/1 pad 1 on 16x14x14 -> 32x14x14, maxpool 2x2/2 -> 32x7x7`` or ''."""
+    win = layer.window
+    if win is None:
+        return ""
+    text = (
+        f"conv {win.kernel[0]}x{win.kernel[1]}/{win.stride[0]}"
+        + (f" pad {','.join(map(str, win.pads))}" if win.padded else "")
+        + f" on {win.channels}x{win.height}x{win.width} -> "
+        f"{layer.neurons}x{win.out_height}x{win.out_width}"
+    )
+    if layer.pool is not None:
+        pool, (c, h, w) = layer.pool, layer.out_map
+        text += f", maxpool {pool.kernel[0]}x{pool.kernel[1]}/{pool.stride[0]} -> {c}x{h}x{w}"
+        if layer.pool_and is not None and layer.pool_and.any():
+            text += f" ({int(layer.pool_and.sum())} channels by AND)"
+    return "\n       " + text
+
+
 def _layer_line(index: int, layer: Layer) -> str:
     head = (
         f"{index:>3}  {layer.name:<24} {layer.fan_in:>5} -> {layer.neurons:<5} "
         f"in {layer.in_bits}-bit  weights {layer.weights.size:>7} bits "
         f"({int(layer.weights.sum())} x +1)"
     )
+    return _layer_numbers(head, layer) + _geometry(layer)
+
+
+def _layer_numbers(head: str, layer: Layer) -> str:
     if layer.is_output:
         if layer.out_scale is None:
             return head + "  scores (unfolded)"

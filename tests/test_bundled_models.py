@@ -21,6 +21,27 @@ def test_models_are_bundled():
             for export in ("dynamo", "classic"):
                 assert f"{family}_{variant}_{export}" in names
     assert {"sfc_w1a1_in1_dynamo", "sfc_w1a1_in1_classic"} <= names
+    # convolutional: padded and unpadded, 1-bit and 8-bit input, both datasets
+    for conv in ("digits_nopad_w1a1_in1", "digits_pad_w1a1_in8", "mnist_pad_w1a1_in1"):
+        for export in ("dynamo", "classic"):
+            assert f"cnv_{conv}_{export}" in names
+    assert {"cnv_mnist_nopad_w1a1_in8_dynamo", "cnv_mnist_nopad_w1a1_in8_classic"} <= names
+
+
+def test_bundled_conv_models_have_padded_unpadded_and_both_input_widths():
+    import itertools
+
+    seen = set()
+    for path in MODELS:
+        if not path.name.startswith("cnv_"):
+            continue
+        net = bnnhw.load(path)
+        first = net.layers[0]
+        assert first.window is not None and net.layers[-1].window is None
+        assert any(layer.pool is not None for layer in net.layers)
+        seen.add((first.window.padded, net.input.bits))
+    # every combination of (first layer padded, input bits) is bundled
+    assert seen == set(itertools.product((False, True), (1, 8)))
 
 
 @pytest.mark.slow
