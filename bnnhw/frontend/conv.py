@@ -83,16 +83,16 @@ class ConvMixin:
         if isinstance(value, Accumulator):
             raise self.fail(node, "follows another layer without a BipolarQuant between")
         c, h, w = self.check_map(node, value, "a convolution")
-        weight = np.asarray(self.const(node, 1, "weight"), np.float32)
-        if weight.ndim != 4 or weight.shape[1] != c:
-            raise self.fail(node, f"weight of shape {weight.shape} does not fit {c} input channels")
-        kh, kw = weight.shape[2:]
         if self.attr(node, "group", 1) != 1:
             raise self.fail(node, "grouped/depthwise convolution is not supported (group=1)")
         if set(self.ints(node, "dilations", [1, 1])) != {1}:
             raise self.fail(node, "dilated convolution is not supported (dilations 1)")
         if self.attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             raise self.fail(node, "auto_pad SAME_* is not supported; export explicit pads")
+        weight = np.asarray(self.const(node, 1, "weight"), np.float32)
+        if weight.ndim != 4 or weight.shape[1] != c:
+            raise self.fail(node, f"weight of shape {weight.shape} does not fit {c} input channels")
+        kh, kw = weight.shape[2:]
         top, left, bottom, right = self.ints(node, "pads", [0, 0, 0, 0])
         stride = tuple(self.ints(node, "strides", [1, 1]))
         window = Window(c, h, w, (kh, kw), stride, (top, left, bottom, right))
@@ -105,7 +105,7 @@ class ConvMixin:
         if value.hwc_map is not None and value.hwc_map != (c, h, w):
             raise self.fail(node, f"receives a map reshaped from {value.hwc_map} to {(c, h, w)}")
         if value.layer is None and c > 1:
-            self.input_spec.channels_last = True  # the host streams pixels, channels together
+            self.input_spec.channels_last = c  # the host streams pixels, channels together
         flat = weight.reshape(weight.shape[0], -1)
         row_scale = self.binary_rows(node, flat)
         rows = weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)  # (ky, kx, c)

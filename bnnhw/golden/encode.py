@@ -40,8 +40,8 @@ def encode_inputs(spec: InputSpec, x: np.ndarray) -> np.ndarray:
     """Float frames -> codes (N, size): 0/1 bits (bipolar) or integers (n-bit), int32."""
     x = check_inputs(spec, x).reshape(len(x), -1)
     y = apply_ops(spec.preprocess, x)
-    if spec.channels_last:  # stream order: pixels, each with its channels together
-        y = y.reshape(len(y), spec.shape[-3], -1).transpose(0, 2, 1).reshape(len(y), -1)
+    if spec.channels_last > 1:  # stream order: pixels, each with its channels together
+        y = y.reshape(len(y), spec.channels_last, -1).transpose(0, 2, 1).reshape(len(y), -1)
     if spec.bits == 1:
         return (y >= 0).astype(np.int32)
     lo, hi = spec.code_range

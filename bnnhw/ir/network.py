@@ -130,7 +130,9 @@ class InputSpec:
     rounding: str = "ROUND"
     preprocess: list[ElementwiseOp] = field(default_factory=list)
     source: str = ""
-    channels_last: bool = False  # a (C, H, W) image streams in HWC order (C > 1 conv input)
+    # channels of the (C, H, W) map the first convolution reads: the host streams it in HWC
+    # order (from the graph's flat order, whatever the input's own shape); 0: graph order
+    channels_last: int = 0
 
     @property
     def size(self) -> int:

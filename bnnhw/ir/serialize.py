@@ -161,7 +161,7 @@ def load_network(folder: str | Path) -> Network:
                 scale=spec["scale"],
                 rounding=spec["rounding"],
                 source=spec["source"],
-                channels_last=spec.get("channels_last", False),
+                channels_last=int(spec.get("channels_last", 0)),
                 preprocess=_ops_from_json(spec["preprocess"], arrays),
             ),
             layers=[
