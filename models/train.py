@@ -275,8 +275,12 @@ def write_readme(rows: list[dict[str, str]]) -> None:
 
     readme = HERE / "README.md"
     keep: dict[str, str] = {}
+    tail = ""  # train_cnv.py's section, kept as it is
     if readme.exists():
-        for line in readme.read_text().splitlines():
+        text = readme.read_text()
+        marker = text.find("<!-- train_cnv.py: begin -->")
+        tail = "\n" + text[marker:] if marker >= 0 else ""
+        for line in text[: marker if marker >= 0 else None].splitlines():
             if match := re.match(r"\| (`[^`]+\.onnx`) \|", line):
                 keep[match.group(1)] = line
     for row in rows:
@@ -290,7 +294,7 @@ def write_readme(rows: list[dict[str, str]]) -> None:
     readme.write_text(README.format(
         brevitas=brevitas.__version__, torch=torch.__version__, total=f"{minutes:.0f}",
         table="\n".join(table), lr=LR, batch=batch,
-    ))  # fmt: skip
+    ) + tail)  # fmt: skip
 
 
 def main() -> None:

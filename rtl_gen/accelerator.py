@@ -75,8 +75,9 @@ class Accelerator(wiring.Component):
             refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
         self.register_every = register_every
+        interval = max(hw.walk_cycles for hw in self.layers)
         self.stages = [
-            ConvLayer(hw, register_every=register_every, run_ahead=index > 0)
+            ConvLayer(hw, register_every=register_every, run_ahead=index > 0, interval=interval)
             if hw.window is not None
             else MVTU(hw, register_every=register_every)
             for index, hw in enumerate(self.layers)

@@ -7,22 +7,24 @@ The MVTU treats each window as one input vector and emits one output pixel (all 
 channels) per window, so the layer is the dense MVTU unchanged, fed by the window
 generator. Its output is a map in the same pixel-per-beat form the next layer takes.
 
-Why the pixel FIFO: a window generator wants a frame's first kh-1 rows at once, then
-about one pixel per window. Without room to run ahead by those rows, the layer before
-waits while this one finishes the previous frame, and the two stall each other. A FIFO of
-(kh-1) rows and kw pixels (``run_ahead``) lets both keep their own pace.
-
-Why the window FIFO: at the start of a frame the generator walks kh-1 rows before its
-first window, and the MVTU would idle unless enough windows wait in front of it; it holds
-as many windows as that walk takes to compute (none when the MVTU is slow anyway).
+Why the FIFOs: the window generator walks the padded map one position per cycle, but
+emits windows only at some positions; between two windows (the longest such run is the
+"gap": a frame's first kh-1 rows, rows a stride skips) the MVTU would idle unless windows
+wait in front of it, and the layer before would idle unless it could run ahead by those
+rows. The window FIFO holds the windows the MVTU computes while the generator crosses
+the gap (at the input's pace when this layer is not the slowest); the pixel FIFO
+(``run_ahead``) holds kh-1+stride rows plus a window's width, or the gap if longer.
 """
 
 from __future__ import annotations
+
+import math
 
 from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bnnhw.ir import Window
 from bnnhw.rtl_gen.binary_pool import BinaryPool
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW
@@ -31,18 +33,42 @@ from bnnhw.rtl_gen.sliding_window import SlidingWindow
 from bnnhw.rtl_gen.width import converter
 
 
+def longest_gap(win: Window) -> int:
+    """Most walk positions from one window to the next, wrapping into the next frame."""
+    kh, kw = win.kernel
+    sh, sw = win.stride
+    rows = [r for r in range(win.padded_height) if r >= kh - 1 and (r - kh + 1) % sh == 0]
+    cols = [c for c in range(win.padded_width) if c >= kw - 1 and (c - kw + 1) % sw == 0]
+    rows, cols = rows[: win.out_height], cols[: win.out_width]
+    at = [r * win.padded_width + c for r in rows for c in cols]
+    walk = win.padded_height * win.padded_width
+    return max(b - a for a, b in zip(at, [*at[1:], at[0] + walk], strict=True))
+
+
 class ConvLayer(wiring.Component):
     """One convolution (``hw.window`` set), with its optional pool."""
 
-    def __init__(self, hw: LayerHW, *, register_every: int = 2, run_ahead: bool = True) -> None:
+    def __init__(
+        self,
+        hw: LayerHW,
+        *,
+        register_every: int = 2,
+        run_ahead: bool = True,
+        interval: int | None = None,
+    ) -> None:
+        """``interval``: the network's cycles per frame (default: this layer's own)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
         win = hw.window
-        walk = (win.kernel[0] - 1) * win.padded_width + win.kernel[1]
-        self.fifo_depth = walk if run_ahead else 0
-        # windows waiting: the generator's output register and the MVTU's second bank hold 2
-        self.window_depth = max(0, -(-walk // hw.cycles) - 1)
+        walk = win.padded_height * win.padded_width
+        gap = longest_gap(win)
+        rows = (win.kernel[0] - 1 + win.stride[0]) * win.padded_width + win.kernel[1]
+        self.fifo_depth = max(rows, gap) if run_ahead else 0
+        interval = interval or hw.frame_cycles
+        pace = 1.0 if hw.frame_cycles >= interval else max(1.0, interval / walk)
+        # the generator's output register and the MVTU's second bank hold one window each
+        self.window_depth = max(0, math.ceil(gap * pace / hw.cycles) - 1)
         self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
         self.mvtu = MVTU(hw, register_every=register_every)
         self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None

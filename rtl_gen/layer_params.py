@@ -75,6 +75,16 @@ class LayerHW:
         return self.positions * self.cycles
 
     @property
+    def walk_cycles(self) -> int:
+        """Steady-state cycles per frame: compute, or the window and pool walks if slower."""
+        walks = [self.frame_cycles]
+        if self.window is not None:
+            walks.append(self.window.padded_height * self.window.padded_width)
+        if self.pool is not None:
+            walks.append(self.pool.height * self.pool.width)
+        return max(walks)
+
+    @property
     def out_pixel_bits(self) -> int:
         """Bits of one beat on the layer's output (a pixel or the whole vector)."""
         return self.neurons
