@@ -67,8 +67,9 @@ class ConvLayer(wiring.Component):
         self.fifo_depth = max(rows, gap) if run_ahead else 0
         interval = interval or hw.frame_cycles
         pace = 1.0 if hw.frame_cycles >= interval else max(1.0, interval / walk)
-        # the generator's output register and the MVTU's second bank hold one window each
-        self.window_depth = max(0, math.ceil(gap * pace / hw.cycles) - 1)
+        # the windows computed while the generator crosses the gap, plus one in flight
+        # (measured: one fewer loses cycles when the MVTU is as fast as the walk)
+        self.window_depth = math.ceil(gap * pace / hw.cycles) + 1
         self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
         self.mvtu = MVTU(hw, register_every=register_every)
         self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
