@@ -67,9 +67,10 @@ class ConvLayer(wiring.Component):
         self.fifo_depth = max(rows, gap) if run_ahead else 0
         interval = interval or hw.frame_cycles
         pace = 1.0 if hw.frame_cycles >= interval else max(1.0, interval / walk)
-        # the windows computed while the generator crosses the gap, plus one in flight
-        # (measured: one fewer loses cycles when the MVTU is as fast as the walk)
-        self.window_depth = math.ceil(gap * pace / hw.cycles) + 1
+        # the windows computed while the generator crosses the gap, plus two of slack
+        # (measured on random geometries: with less, a layer as fast as its walk, or one
+        # feeding a dense layer of the same speed, loses cycles)
+        self.window_depth = math.ceil(gap * pace / hw.cycles) + 2
         self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
         self.mvtu = MVTU(hw, register_every=register_every)
         self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
