@@ -45,14 +45,30 @@ def tool_env() -> dict[str, str]:
     return env
 
 
-def synthesize(build, board, *, baud: int | None = None, progress=None, seed: int = 1) -> dict:
-    """Bitstream for ``board`` in ``build.folder/gateware``; returns the board report."""
+def synthesize(
+    build,
+    board,
+    *,
+    baud: int | None = None,
+    clock_mhz: float | None = None,
+    progress=None,
+    seed: int = 1,
+) -> dict:
+    """Bitstream for ``board`` in ``build.folder/gateware``; returns the board report.
+
+    ``clock_mhz`` other than the oscillator's puts a PLL in front of the design.
+    """
+    from bnnhw.boards.pll import PLLDomain, plan_pll
     from bnnhw.rtl_gen.board_top import BoardTop
 
     out = Path(build.folder) / "gateware"
     baud = baud or board.default_baud
+    pll, clock, clk_hz = None, None, board.clock_hz
+    if clock_mhz and clock_mhz != board.clock_mhz:
+        pll = plan_pll(board, clock_mhz)
+        clock, clk_hz = PLLDomain(pll, pad=board.pll_pad), pll.out_hz
     try:
-        top = BoardTop(build, clk_hz=board.clock_hz, baud=baud)
+        top = BoardTop(build, clk_hz=clk_hz, baud=baud, clock=clock)
     except ValueError as exc:
         raise BoardError(f"{board.name}: {exc}") from None
     platform = board.platform_class()()
@@ -63,6 +79,9 @@ def synthesize(build, board, *, baud: int | None = None, progress=None, seed: in
         do_build=False,
         nextpnr_opts=f"--timing-allow-fail --seed {seed} --report nextpnr.json",
     )
+    memory_plan = _plan_memories(plan, board)
+    for stale in ("top.rpt", "top.tim", "nextpnr.json", board.bitstream):
+        (out / stale).unlink(missing_ok=True)  # a previous build's reports would mislead
     start = time.perf_counter()
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(out, start, stop, progress), daemon=True)
@@ -79,12 +98,27 @@ def synthesize(build, board, *, baud: int | None = None, progress=None, seed: in
     report.update(
         board=board.name,
         bitstream=str(out / board.bitstream),
-        clock_mhz=board.clock_mhz,
+        clock_mhz=round(clk_hz / 1e6, 4),
+        pll=None if pll is None else pll.params,
         baud=baud,
         seconds=round(time.perf_counter() - start, 1),
+        forced_into_block_ram=[m.path for m in memory_plan.forced],
+        rom_bits_in_logic=memory_plan.logic_rom_bits,
     )
-    report.update(_throughput(top, board.clock_hz, report["fmax_mhz"], baud))
+    report.update(_throughput(top, clk_hz, report["fmax_mhz"], baud))
     return report
+
+
+def _plan_memories(plan, board):
+    """Refuse ROMs bigger than the block RAM; send the ROMs that fit to it (a Yosys script)."""
+    from bnnhw.boards.memories import check_rom_capacity, parse_memories, plan_memories
+
+    mems = parse_memories(plan.files["top.il"])
+    check_rom_capacity(mems, board)
+    memory_plan = plan_memories(mems, board.family, board.ram_blocks)
+    marker = "# (script_after_read placeholder)"
+    plan.files["top.ys"] = plan.files["top.ys"].replace(marker, memory_plan.script() or marker)
+    return memory_plan
 
 
 def check_report(report: dict, board) -> None:
@@ -94,7 +128,8 @@ def check_report(report: dict, board) -> None:
         raise BoardError(
             f"{board.name}: timing missed: Fmax {fmax:.2f} MHz is {clock - fmax:.2f} MHz "
             f"({(clock - fmax) / clock:.0%}) short of the {clock:g} MHz clock; rebuild with a "
-            "smaller --max-lanes (narrower adder trees) or a --folding file with lower SIMD"
+            "smaller --max-lanes (narrower adder trees), a --folding file with lower SIMD, "
+            f"or a --clock below {fmax:.1f} MHz"
         )
 
 
@@ -156,6 +191,13 @@ def _log_utilisation(tim: Path) -> dict[str, dict[str, int]]:
     return util
 
 
+def _bigger_boards(board, logic_cells: int) -> str:
+    from bnnhw.boards.targets import BOARDS
+
+    names = [f"{b.name} ({b.luts:,})" for b in BOARDS.values() if b.luts >= logic_cells * 1.2]
+    return f", build for a board with more logic cells: {', '.join(names)}" if names else ""
+
+
 def _failure(out: Path, board) -> str:
     util = _log_utilisation(out / "top.tim")
     over = [(k, v) for k, v in util.items() if v["used"] > v["available"]]
@@ -163,10 +205,20 @@ def _failure(out: Path, board) -> str:
         cell, v = over[0]
         return (
             f"{board.name}: the design does not fit: {v['used']} {cell} needed, "
-            f"{v['available']} available ({v['used'] / v['available']:.0%}); rebuild with a "
-            "smaller --max-lanes (fewer XNOR lanes) or a smaller model"
+            f"{v['available']} available ({v['used'] / v['available']:.0%}, over by "
+            f"{v['used'] / v['available'] - 1:.0%}); rebuild with a smaller --max-lanes "
+            "(it narrows the XNOR adder trees only; the layers' buffers, FIFOs and the UART "
+            f"link stay){_bigger_boards(board, v['used'])}, or use a smaller model"
         )
     log = out / ("top.tim" if (out / "top.tim").is_file() else "top.rpt")
+    logic = util.get("ICESTORM_LC" if board.family == "ice40" else "TRELLIS_COMB")
+    if logic and log.is_file() and "Unable to find legal placement" in log.read_text():
+        return (
+            f"{board.name}: the design does not fit: placement failed with {logic['used']} of "
+            f"{logic['available']} logic cells ({logic['used'] / logic['available']:.0%}) "
+            "in use (clock-enable and reset groups of the flip-flops crowd the tiles); rebuild "
+            "with a smaller --max-lanes (fewer XNOR lanes) or a smaller model"
+        )
     lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
     errors = [line for line in lines if "ERROR" in line.upper()] or lines[-1:] or ["no log"]
     return f"{board.name}: the FPGA build failed: {errors[0].strip()} (see {log})"

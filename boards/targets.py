@@ -1,7 +1,8 @@
 """Supported boards, as data: platform, clock, RAM kinds, UART, programmer, folding budget.
 
-Every board runs the design at its oscillator's frequency (no PLL in this first slice) and
-talks to the host through the UART its USB bridge exposes (``uart`` resource 0).
+Every board runs the design at its oscillator's frequency unless ``--clock`` asks for a PLL
+(``bnnhw.boards.pll``), and talks to the host through the UART its USB bridge exposes
+(``uart`` resource 0).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Board:
     programmer: tuple[str, ...]  # argv, "{bitstream}" replaced; argv[0] is the env var's default
     programmer_env: str  # ICEPROG or OPENFPGALOADER
     max_lanes: int  # default folding budget (XNOR lanes of the largest layer)
+    spram_kbit: int = 0  # single-port RAM the bitstream cannot initialise (iCE40UP)
+    pll_pad: bool = False  # iCE40: the oscillator pin is the PLL's own pad (SB_PLL40_PAD)
     uart: tuple[str, int] = ("uart", 0)
     default_baud: int = 115_200
 
@@ -57,7 +60,9 @@ BOARDS: dict[str, Board] = {
             ram_blocks=30,
             programmer=("iceprog", "{bitstream}"),
             programmer_env="ICEPROG",
-            max_lanes=32,
+            max_lanes=16,
+            spram_kbit=1024,
+            pll_pad=True,
         ),
         Board(
             name="ulx3s-85f",
@@ -85,7 +90,9 @@ BOARDS: dict[str, Board] = {
             ram_blocks=30,
             programmer=("openFPGALoader", "-b", "icesugar", "{bitstream}"),
             programmer_env="OPENFPGALOADER",
-            max_lanes=32,
+            max_lanes=16,
+            spram_kbit=1024,
+            pll_pad=True,
         ),
         Board(
             name="icestick",
@@ -99,7 +106,7 @@ BOARDS: dict[str, Board] = {
             ram_blocks=16,
             programmer=("iceprog", "{bitstream}"),
             programmer_env="ICEPROG",
-            max_lanes=16,
+            max_lanes=8,
         ),
     ]
 }

@@ -10,6 +10,9 @@ only after its CRC matched, so a corrupted frame is never classified.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -19,12 +22,19 @@ from bnnhw.rtl_gen import link_protocol as lp
 
 
 def crc16_step(crc, byte):
-    """CRC-16/CCITT-FALSE of one byte, as logic (mirrors ``link_protocol.crc16_byte``)."""
-    crc = crc ^ Cat(Const(0, 8), byte)
-    for _ in range(8):
-        shifted = Cat(Const(0, 1), crc[:15])
-        crc = Mux(crc[15], shifted ^ lp.CRC_POLY, shifted)
-    return crc
+    """CRC-16/CCITT-FALSE of one byte, as logic (mirrors ``link_protocol.crc16_byte``).
+
+    The step is linear over GF(2), so each output bit is the XOR of fixed input bits: 16
+    small XORs. (Unrolling the shift-and-xor loop with ``Mux`` instead doubles the
+    expression at every bit and made the link's RTLIL a million lines.)
+    """
+    byte = Cat(byte, Const(0, 8))[:8]  # a narrower value (the 2-bit status) is zero-extended
+    out = []
+    for k in range(16):
+        terms = [crc[i] for i in range(16) if lp.crc16_byte(1 << i, 0) >> k & 1]
+        terms += [byte[j] for j in range(8) if lp.crc16_byte(0, 1 << j) >> k & 1]
+        out.append(functools.reduce(operator.xor, terms))
+    return Cat(*out)
 
 
 class BoardLink(wiring.Component):
@@ -64,10 +74,16 @@ class BoardLink(wiring.Component):
         addr = Signal(range(n + 1))
         bad = Signal()  # a UART error during this frame
         idle = Signal(range(self.idle_cycles + 1))
-        result = Signal(max(8, fmt.result_bytes * 8))
         sent = Signal(range(fmt.result_bytes + 1))
+        # the result is sent straight from acc_o (a stream holds its payload until ready)
+        pad = fmt.result_bytes * 8 - len(self.acc_o.payload)
+        result = Cat(self.acc_o.payload, Const(0, pad)) if pad else self.acc_o.payload
+        result_byte = result.word_select(sent, 8)
 
         byte = self.rx.payload
+        # one CRC step circuit, fed the byte of whichever state is checksumming
+        crc_byte, crc_next = Signal(8), Signal(16)
+        m.d.comb += [crc_byte.eq(byte), crc_next.eq(crc16_step(crc, crc_byte))]
         got = Signal()
         m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
         timed_out = idle == self.idle_cycles
@@ -78,17 +94,18 @@ class BoardLink(wiring.Component):
         with m.If(self.rx_error):
             m.d.sync += bad.eq(1)
 
-        # gearbox state: bytes from the buffer -> in_word-bit words
-        gear = Signal(in_word + 8)
-        have = Signal(range(in_word + 9))
+        # bit-serial gearbox: buffer bytes -> in_word-bit words, one bit per cycle (no
+        # barrel shifter; the frame is already buffered, so the time hardly matters)
+        word, have = Signal(in_word), Signal(range(in_word + 1))
+        bits, left = Signal(8), Signal(range(9))  # the byte being split, its bits left
         pending = Signal()
         words = Signal(range(self.frame_words + 1))
         m.d.comb += [wr.addr.eq(addr), wr.data.eq(byte), rd.addr.eq(addr)]
-        m.d.comb += self.acc_i.payload.eq(gear[:in_word])
+        m.d.comb += self.acc_i.payload.eq(word)
 
         def receive(next_state, *updates):
             with m.If(got):
-                m.d.sync += [crc.eq(crc16_step(crc, byte)), *updates]
+                m.d.sync += [crc.eq(crc_next), *updates]
                 m.next = next_state
             with m.Elif(timed_out):
                 m.d.sync += status.eq(lp.TRUNCATED)
@@ -128,7 +145,7 @@ class BoardLink(wiring.Component):
             with m.State("CRC_HI"):
                 with m.If(got):
                     ok = (Cat(rx_crc_lo, byte) == crc) & ~bad & ~self.rx_error
-                    m.d.sync += [addr.eq(0), have.eq(0), pending.eq(0), words.eq(0)]
+                    m.d.sync += [addr.eq(0), have.eq(0), left.eq(0), pending.eq(0), words.eq(0)]
                     m.d.sync += status.eq(Mux(ok, lp.OK, lp.BAD_CHECKSUM))
                     m.next = "CHECK"
                 with m.Elif(timed_out):
@@ -143,38 +160,42 @@ class BoardLink(wiring.Component):
                 with m.If(timed_out):
                     m.next = "REPLY_SYNC"
             with m.State("FEED"):
-                with m.If(have >= in_word):
+                with m.If(have == in_word):
                     m.d.comb += self.acc_i.valid.eq(1)
                     with m.If(self.acc_i.ready):
-                        m.d.sync += [gear.eq(gear >> in_word), have.eq(have - in_word)]
-                        m.d.sync += words.eq(words + 1)
+                        m.d.sync += [have.eq(0), words.eq(words + 1)]
                         with m.If(words == self.frame_words - 1):
                             m.next = "WAIT"
+                with m.Elif(left != 0):  # LSB first: the word's first bit ends up at bit 0
+                    m.d.sync += [word.eq(Cat(word[1:], bits[0])), bits.eq(bits >> 1)]
+                    m.d.sync += [left.eq(left - 1), have.eq(have + 1)]
                 with m.Elif(pending):
-                    m.d.sync += [gear.eq(gear | (rd.data << have)), have.eq(have + 8)]
-                    m.d.sync += pending.eq(0)
+                    m.d.sync += [bits.eq(rd.data), left.eq(8), pending.eq(0)]
                 with m.Else():
                     m.d.sync += [pending.eq(1), addr.eq(addr + 1)]
-            with m.State("WAIT"):
-                m.d.comb += self.acc_o.ready.eq(1)
-                with m.If(self.acc_o.valid):
-                    m.d.sync += result.eq(self.acc_o.payload)
-                    m.next = "REPLY_SYNC"
+            with m.State("WAIT"), m.If(self.acc_o.valid):  # taken once the reply is sent
+                m.next = "REPLY_SYNC"
             with m.State("REPLY_SYNC"), m.If(send(lp.RESPONSE_SYNC, "REPLY_COUNTER")):
                 m.d.sync += [crc.eq(lp.CRC_INIT), sent.eq(0)]
-            with m.State("REPLY_COUNTER"), m.If(send(counter, "REPLY_STATUS")):
-                m.d.sync += crc.eq(crc16_step(crc, counter))
-            with m.State("REPLY_STATUS"), m.If(send(status, "REPLY_STATUS")):
-                m.d.sync += crc.eq(crc16_step(crc, status))
-                with m.If(status == lp.OK):
-                    m.next = "REPLY_RESULT"
-                with m.Else():
-                    m.next = "REPLY_CRC_LO"
-            with m.State("REPLY_RESULT"), m.If(send(result[:8], "REPLY_RESULT")):
-                m.d.sync += [crc.eq(crc16_step(crc, result[:8])), result.eq(result >> 8)]
-                m.d.sync += sent.eq(sent + 1)
-                with m.If(sent == fmt.result_bytes - 1):
-                    m.next = "REPLY_CRC_LO"
+            with m.State("REPLY_COUNTER"):
+                m.d.comb += crc_byte.eq(counter)
+                with m.If(send(counter, "REPLY_STATUS")):
+                    m.d.sync += crc.eq(crc_next)
+            with m.State("REPLY_STATUS"):
+                m.d.comb += crc_byte.eq(status)
+                with m.If(send(status, "REPLY_STATUS")):
+                    m.d.sync += crc.eq(crc_next)
+                    with m.If(status == lp.OK):
+                        m.next = "REPLY_RESULT"
+                    with m.Else():
+                        m.next = "REPLY_CRC_LO"
+            with m.State("REPLY_RESULT"):
+                m.d.comb += crc_byte.eq(result_byte)
+                with m.If(send(result_byte, "REPLY_RESULT")):
+                    m.d.sync += [crc.eq(crc_next), sent.eq(sent + 1)]
+                    with m.If(sent == fmt.result_bytes - 1):
+                        m.d.comb += self.acc_o.ready.eq(1)  # the result is out: release it
+                        m.next = "REPLY_CRC_LO"
             with m.State("REPLY_CRC_LO"):
                 send(crc[:8], "REPLY_CRC_HI")
             with m.State("REPLY_CRC_HI"):

@@ -3,13 +3,14 @@
     rx pin -> UARTRx -> BoardLink -> Accelerator -> BoardLink -> UARTTx -> tx pin
 
 The design runs in the board's default clock domain at the oscillator's frequency (12 MHz
-on the iCEBreaker, 25 MHz on the ULX3S): no PLL yet. Given a platform, ``elaborate``
-requests ``uart`` 0 and lets the platform make the ``sync`` domain from its default clock.
-Without one (simulation, Verilog), ``rx`` and ``tx`` are the component's ports.
+on the iCEBreaker, 25 MHz on the ULX3S), or, given ``clock`` (an elaboratable that makes
+the ``sync`` domain, e.g. ``bnnhw.boards.pll.PLLDomain``), at the PLL's. Given a platform,
+``elaborate`` requests ``uart`` 0. Without one (simulation, Verilog), ``rx`` and ``tx``
+are the component's ports.
 """
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnnhw.rtl_gen import link_protocol as lp
@@ -36,7 +37,9 @@ class BoardTop(wiring.Component):
         baud: int = 115_200,
         divisor: int | None = None,
         idle_byte_times: int = lp.IDLE_BYTE_TIMES,
+        clock=None,
     ) -> None:
+        self.clock = clock
         make = getattr(source, "accelerator", source)
         self.accelerator = make()
         self.port_format = self.accelerator.port_format
@@ -70,6 +73,11 @@ class BoardTop(wiring.Component):
         if platform is None:
             m.d.comb += [self.uart_rx.rx.eq(self.rx), self.tx.eq(self.uart_tx.tx)]
         else:
-            uart = platform.request("uart", 0)
-            m.d.comb += [self.uart_rx.rx.eq(uart.rx.i), uart.tx.o.eq(self.uart_tx.tx)]
+            if self.clock is not None:  # it drives sync's clock and reset
+                m.domains.sync = ClockDomain("sync")
+                m.submodules.clock = self.clock
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
+            m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+            m.d.comb += [self.uart_rx.rx.eq(rx_buffer.i), tx_buffer.o.eq(self.uart_tx.tx)]
         return m

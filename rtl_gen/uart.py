@@ -32,23 +32,25 @@ def baud_divisor(clk_hz: float, baud: int) -> int:
     return divisor
 
 
-def _check_divisor(divisor: int) -> None:
-    if not isinstance(divisor, int) or divisor < 4:
-        raise ValueError(f"UART divisor must be an integer >= 4 cycles per bit, not {divisor!r}")
+class _UART(wiring.Component):
+    """Shared by both directions: ``divisor`` clock cycles per bit, checked once here."""
+
+    def __init__(self, divisor: int) -> None:
+        if not isinstance(divisor, int) or divisor < 4:
+            raise ValueError(
+                f"UART divisor must be an integer >= 4 cycles per bit, not {divisor!r}"
+            )
+        self.divisor = divisor
+        super().__init__()
 
 
-class UARTRx(wiring.Component):
+class UARTRx(_UART):
     """``rx`` pin in, received bytes out on ``o``; ``framing_error`` pulses on a bad stop bit."""
 
     rx: In(1, init=1)
     o: Out(stream.Signature(8))
     framing_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, divisor: int) -> None:
-        _check_divisor(divisor)
-        self.divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -95,16 +97,11 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_UART):
     """Bytes in on ``i``, the ``tx`` pin out (idle high)."""
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor: int) -> None:
-        _check_divisor(divisor)
-        self.divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform) -> Module:
         m = Module()

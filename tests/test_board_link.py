@@ -25,6 +25,32 @@ def test_crc_matches_the_standard_check_value():
     assert lp.crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE
 
 
+def test_crc_logic_matches_the_protocol():
+    from amaranth.hdl import Signal
+
+    from bnnhw.rtl_gen.board_link import crc16_step
+
+    crc, byte, status = Signal(16), Signal(8), Signal(2)
+    m = Module()
+    out, out_status = Signal(16), Signal(16)
+    m.d.comb += [out.eq(crc16_step(crc, byte)), out_status.eq(crc16_step(crc, status))]
+    cases = [(0xFFFF, 0), (0, 0xFF), (0x8000, 1), (0x1234, 0xA5)]
+    rng = np.random.default_rng(0)
+    cases += [(int(c), int(b)) for c, b in rng.integers(0, [1 << 16, 256], (200, 2))]
+
+    async def bench(ctx):
+        for c, b in cases:
+            ctx.set(crc, c)
+            ctx.set(byte, b)
+            ctx.set(status, b & 3)
+            assert ctx.get(out) == lp.crc16_byte(c, b), (hex(c), hex(b))
+            assert ctx.get(out_status) == lp.crc16_byte(c, b & 3)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def test_request_and_response_round_trip():
     payload = bytes(range(8))
     request = FMT.encode_request(7, payload)

@@ -113,6 +113,23 @@ def test_timing_miss_says_by_how_much():
     check_report({"fmax_mhz": 30.0, "clock_mhz": 12.0}, get_board("icebreaker"))
 
 
+def test_a_failed_placement_reads_as_does_not_fit(tmp_path):
+    from bnnhw.boards.synth import _failure
+
+    (tmp_path / "top.tim").write_text(
+        "Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    3816/   5280    72%\n"
+        "ERROR: Unable to find legal placement for all cells, design is probably at "
+        "utilisation limit.\n"
+    )
+    message = _failure(tmp_path, get_board("icebreaker"))
+    assert "does not fit: placement failed with 3816 of 5280 logic cells (72%)" in message
+    assert "smaller --max-lanes" in message
+    (tmp_path / "top.tim").write_text("Info: \t         ICESTORM_LC:    6000/   5280    113%\n")
+    assert "6000 ICESTORM_LC needed, 5280 available (114%, over by 14%)" in _failure(
+        tmp_path, get_board("icebreaker")
+    )
+
+
 def _board_cli(argv: list[str]) -> int:
     """The board verbs on their own parser (bnnhw/cli/main.py registers the same)."""
     import argparse
@@ -172,7 +189,41 @@ def test_synthesis_with_yowasp(tmp_path, name, lanes):
     assert report["luts"] > 100 and report["ffs"] > 50
     assert 0 < report["logic_cells"] <= report["logic_cells_available"]
     assert report["fmax_mhz"] > board.clock_mhz
+    assert report["pll"] is None and report["clock_mhz"] == board.clock_mhz
+    if name == "icebreaker":  # memories Yosys would leave in logic go to EBR
+        assert any(p.endswith("layer3.weights") for p in report["forced_into_block_ram"])
+        assert report["bram"] > 4
     check_report(report, board)
     assert report == {**report, **parse_reports(Path(build.folder) / "gateware", board)}
     with pytest.raises(BnnhwError):
         check_report({**report, "fmax_mhz": board.clock_mhz / 2}, board)
+
+
+@pytest.mark.slow
+def test_synthesis_with_a_pll_on_the_icebreaker(tmp_path):
+    from bnnhw.boards import synthesize
+
+    board = get_board("icebreaker")
+    build = compile_model(DIGITS, tmp_path, max_lanes=8)
+    report = synthesize(build, board, clock_mhz=15)  # digits: Fmax ~17 MHz on the UP5K
+    assert report["clock_mhz"] == 15 and report["pll"] == {
+        "DIVR": 0,
+        "DIVF": 79,
+        "DIVQ": 6,
+        "FILTER_RANGE": 1,
+    }
+    assert report["utilisation"]["ICESTORM_PLL"]["used"] == 1
+    assert report["fmax_mhz"] > 15  # nextpnr timed the PLL's output clock
+    assert report["accelerator_frames_per_s"] == round(15e6 / report["initiation_interval_cycles"])
+    check_report(report, board)
+
+
+@pytest.mark.slow
+def test_sfc_is_refused_on_the_ice40_before_synthesis(tmp_path):
+    from bnnhw.boards import synthesize
+    from bnnhw.boards.memories import BlockRamError
+
+    build = compile_model(ROOT / "models" / "sfc_w1a1_in1_classic.onnx", tmp_path, max_lanes=16)
+    with pytest.raises(BlockRamError, match=r"need 3\d\d kbit of ROM.*120 kbit of block RAM"):
+        synthesize(build, get_board("icebreaker"))
+    assert not (tmp_path / "gateware" / "top.rpt").exists()  # Yosys never ran

@@ -1,0 +1,160 @@
+"""Which memories of a design go to block RAM: read from the RTLIL, told to Yosys by attribute.
+
+Yosys' ``memory_libmap`` prices a ROM in logic at 1/16 per bit and an iCE40 EBR at 64, so a
+wide, shallow weight ROM (64 bits x 64 words: 4 EBR for 4 kbit) stays in logic and costs
+~300 LUTs. On a small FPGA the logic runs out long before the block RAM, so
+:func:`memory_script` sets ``ram_style = "block"`` on the largest ROMs that Yosys would
+leave in logic, as long as the blocks Yosys maps by itself plus the forced ones fit the
+board. :func:`check_rom_capacity` refuses, before any synthesis, a design whose ROMs need
+more bits than the board's initialisable block RAM holds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from bnnhw.boards.synth import BoardError
+
+# (width, depth) configurations of one block, and its capacity in bits
+GEOMETRY = {
+    "ice40": ([(16, 256), (8, 512), (4, 1024), (2, 2048)], 4096, 64),  # SB_RAM40_4K
+    "ecp5": ([(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)], 18432, 128),
+}
+LOGIC_COST_ROM, LOGIC_COST_RAM = 1 / 16, 1.0  # memory_libmap's defaults, per bit
+MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
+
+
+class BlockRamError(BoardError):
+    """The design's ROMs do not fit the board's block RAM."""
+
+
+@dataclass(frozen=True)
+class Mem:
+    module: str  # RTLIL module, e.g. "top.accelerator.layer0"
+    name: str  # memory name in that module, e.g. "weights"
+    width: int
+    depth: int
+    rom: bool  # no write port
+    sync_read: bool = True  # every read port registered (block RAM reads are)
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+    @property
+    def path(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+_ASYNC_READ = re.compile(
+    r'cell \$memrd\S* \S+\s+parameter \\MEMID "\\\\([^"]+)"'
+    r"(?:\s+parameter \\(?!CLK_ENABLE)\S+ \S+)*"
+    r"\s+parameter \\CLK_ENABLE (?:1'0|0)\s"
+)
+
+
+def parse_memories(rtlil: str) -> list[Mem]:
+    """Every ``memory`` of every module, and whether any ``$memwr`` cell writes it."""
+    mems: list[Mem] = []
+    for chunk in re.split(r"^module \\", rtlil, flags=re.M)[1:]:
+        module = chunk.split(None, 1)[0]
+        written = set(re.findall(r'cell \$memwr\S* \S+\s+parameter \\MEMID "\\\\([^"]+)"', chunk))
+        async_read = set(re.findall(_ASYNC_READ, chunk))
+        found = re.findall(r"^\s*memory width (\d+) size (\d+) \\(\S+)", chunk, re.M)
+        for width, depth, name in found:
+            rom, sync = name not in written, name not in async_read
+            mems.append(Mem(module, name, int(width), int(depth), rom, sync))
+    return mems
+
+
+def blocks(mem: Mem, family: str) -> int:
+    """Blocks of the family's block RAM that hold ``mem`` in the best configuration."""
+    configs = GEOMETRY[family][0]
+    return min(math.ceil(mem.width / w) * math.ceil(mem.depth / d) for w, d in configs)
+
+
+def auto_block(mem: Mem, family: str) -> bool:
+    """Would Yosys map it to block RAM by itself (its cost model, without the mux terms)?"""
+    return _logic(mem) > blocks(mem, family) * GEOMETRY[family][2]
+
+
+@dataclass
+class MemoryPlan:
+    forced: list[Mem]  # memories given ram_style = "block"
+    auto_blocks: int  # blocks Yosys takes by itself (an estimate)
+    forced_blocks: int
+    logic_rom_bits: int  # ROM bits left in logic
+
+    def script(self) -> str:
+        """Yosys commands to run after ``read_rtlil``."""
+        return "\n".join(
+            f'setattr -set ram_style "block" {m.module}/m:{m.name}' for m in self.forced
+        )
+
+
+def _logic(mem: Mem) -> float:
+    """Yosys' logic cost of a memory: ~LUTs for a ROM, flip-flops for a RAM."""
+    return mem.bits * (LOGIC_COST_ROM if mem.rom else LOGIC_COST_RAM)
+
+
+def saved_per_block(mem: Mem, family: str) -> float:
+    """Logic a memory frees by moving to block RAM, per block."""
+    return _logic(mem) / blocks(mem, family)
+
+
+def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
+    """Force the memories Yosys leaves in logic into the blocks left, most logic saved first.
+
+    RAMs (the layers' input buffers) count a flip-flop per bit in logic; ROMs a sixteenth
+    of a LUT per bit. A RAM with an unregistered read port cannot go to block RAM.
+    """
+    auto = sum(blocks(m, family) for m in mems if auto_block(m, family))
+    left = [
+        m
+        for m in mems
+        if not auto_block(m, family) and m.sync_read and _logic(m) >= MIN_FORCED_LOGIC
+    ]
+    forced, used = [], 0
+    for mem in sorted(left, key=lambda m: (-saved_per_block(m, family), m.path)):
+        need = blocks(mem, family)
+        if auto + used + need <= available:
+            forced.append(mem)
+            used += need
+    logic = sum(m.bits for m in mems if m.rom and not auto_block(m, family) and m not in forced)
+    return MemoryPlan(forced, auto, used, logic)
+
+
+def check_rom_capacity(mems: list[Mem], board) -> None:
+    """BlockRamError when the ROMs alone exceed what the board's block RAM can hold."""
+    per_block = GEOMETRY[board.family][1]
+    capacity = board.ram_blocks * per_block
+    need = sum(m.bits for m in mems if m.rom)
+    if need <= capacity:
+        return
+    kbit = per_block // 1024
+    spram = (
+        f" (its {board.spram_kbit} kbit of SPRAM cannot be loaded by the bitstream: it "
+        "starts empty)"
+        if board.spram_kbit
+        else ""
+    )
+    bigger = [
+        b.name
+        for b in _boards()
+        if b.ram_blocks * GEOMETRY[b.family][1] >= need and b.name != board.name
+    ]
+    hint = f"build for {' or '.join(bigger)}" if bigger else "no supported board holds it"
+    raise BlockRamError(
+        f"{board.name}: the weights and thresholds need {need / 1024:.0f} kbit of ROM, and the "
+        f"{board.device} has {capacity // 1024} kbit of block RAM ({board.ram_blocks} x "
+        f"{kbit} kbit){spram}; {hint}, or use a smaller model "
+        f"({need / capacity:.1f}x too big)"
+    )
+
+
+def _boards():
+    from bnnhw.boards.targets import BOARDS
+
+    return BOARDS.values()

@@ -1,0 +1,116 @@
+"""Fitting a design to a board before synthesis: block RAM plans, ROM capacity, the PLL."""
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Module
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from bnnhw.boards import BoardError, get_board
+from bnnhw.boards.memories import (
+    Mem,
+    blocks,
+    check_rom_capacity,
+    parse_memories,
+    plan_memories,
+)
+from bnnhw.boards.pll import PLLDomain, plan_pll
+from bnnhw.build import compile_model
+from bnnhw.errors import InputError
+
+from conftest import ROOT
+
+
+class _Memories(wiring.Component):
+    """A ROM (64 x 64), a RAM with a registered read and one with a combinational read."""
+
+    a: In(6)
+    d: Out(64)
+    e: Out(8)
+    f: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.weights = rom = memory.Memory(shape=64, depth=64, init=range(64))
+        m.submodules.inbuf = ram = memory.Memory(shape=8, depth=64, init=[])
+        m.submodules.fifo = fifo = memory.Memory(shape=8, depth=64, init=[])
+        r, w, s, fw = rom.read_port(), ram.write_port(), ram.read_port(), fifo.write_port()
+        c = fifo.read_port(domain="comb")
+        for port in (r, w, s, fw, c):
+            m.d.comb += port.addr.eq(self.a)
+        m.d.comb += [w.data.eq(self.a), fw.data.eq(self.a), self.d.eq(r.data)]
+        m.d.comb += [self.e.eq(s.data), self.f.eq(c.data)]
+        return m
+
+
+def test_memories_are_read_from_the_rtlil_and_planned():
+    mems = {m.name: m for m in parse_memories(rtlil.convert(_Memories(), name="top"))}
+    assert mems["weights"] == Mem("top", "weights", 64, 64, rom=True, sync_read=True)
+    assert not mems["inbuf"].rom and mems["inbuf"].sync_read
+    assert not mems["fifo"].sync_read  # combinational read: never block RAM
+    assert blocks(mems["weights"], "ice40") == 4 and blocks(mems["weights"], "ecp5") == 2
+    plan = plan_memories(list(mems.values()), "ice40", available=30)
+    # Yosys may take both 512-bit RAMs by itself (512 FFs > one block of cost 64; the
+    # combinational read if it merges a register into it): counted, so never overbooked
+    assert plan.auto_blocks == 2 and [m.name for m in plan.forced] == ["weights"]
+    assert plan.script() == 'setattr -set ram_style "block" top/m:weights'
+    assert plan.logic_rom_bits == 0
+    full = plan_memories(list(mems.values()), "ice40", available=3)
+    assert full.forced == [] and full.logic_rom_bits == 4096 and full.script() == ""
+
+
+def test_roms_bigger_than_the_block_ram_are_refused_with_sizes():
+    sfc_like = [Mem("top.l0", "weights", 16, 784 * 256 // 16, rom=True)]
+    with pytest.raises(BoardError) as info:
+        check_rom_capacity(sfc_like, get_board("icebreaker"))
+    message = str(info.value)
+    assert "need 196 kbit of ROM" in message and "120 kbit of block RAM (30 x 4 kbit)" in message
+    assert "1024 kbit of SPRAM cannot be loaded" in message and "ulx3s-85f" in message
+    with pytest.raises(BoardError, match=r"64 kbit of block RAM \(16 x 4 kbit\); build for"):
+        check_rom_capacity(sfc_like, get_board("icestick"))
+    check_rom_capacity(sfc_like, get_board("ulx3s-85f"))
+
+
+@pytest.mark.parametrize(
+    ("board", "mhz", "params"),
+    [
+        ("icebreaker", 24, {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1}),  # icepll
+        ("icestick", 36, {"DIVR": 0, "DIVF": 47, "DIVQ": 4, "FILTER_RANGE": 1}),
+        ("ulx3s-85f", 50, {"CLKI_DIV": 1, "CLKFB_DIV": 2, "CLKOP_DIV": 12}),  # ecppll
+    ],
+)
+def test_pll_dividers(board, mhz, params):
+    plan = plan_pll(get_board(board), mhz)
+    assert plan.params == params and plan.out_hz == mhz * 1e6
+
+
+def test_pll_refuses_an_unreachable_clock():
+    with pytest.raises(InputError, match="cannot make 2 MHz from the 12 MHz oscillator"):
+        plan_pll(get_board("icebreaker"), 2)
+    # the nearest iCE40 output to 20.1 MHz is 20.25 MHz: within 1 %
+    assert plan_pll(get_board("icebreaker"), 20.1).out_mhz == 20.25
+
+
+@pytest.mark.parametrize(
+    ("board", "cell"),
+    [("icebreaker", "SB_PLL40_PAD"), ("icestick", "SB_PLL40_CORE"), ("ulx3s-85f", "EHXPLLL")],
+)
+def test_board_top_with_a_pll_elaborates_for_the_platform(tmp_path, board, cell):
+    from bnnhw.rtl_gen.board_top import BoardTop
+
+    b = get_board(board)
+    build = compile_model(ROOT / "models" / "digits_w1a1_in1_classic.onnx", tmp_path, max_lanes=8)
+    plan = plan_pll(b, 2 * b.clock_mhz)
+    top = BoardTop(build, clk_hz=plan.out_hz, clock=PLLDomain(plan, pad=b.pll_pad))
+    files = (
+        b.platform_class()()
+        .build(top, name="top", build_dir=str(tmp_path / "g"), do_build=False)
+        .files
+    )
+    text = files["top.il"]
+    assert f"cell \\{cell} " in text
+    assert text.count("cell \\SB_PLL40") + text.count("cell \\EHXPLLL") == 1
+    for name, value in plan.params.items():
+        assert f"parameter \\{name} {value}\n" in text
+    assert np.isclose(top.divisor, plan.out_hz / 115_200, rtol=0.02)
