@@ -11,12 +11,9 @@ the frames per example bounded.
 from __future__ import annotations
 
 import json
-import operator
-import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -24,6 +21,7 @@ from bnnhw import golden
 from bnnhw.build import Build, compile_model, step_report, step_verilog
 from bnnhw.ir import Window
 from bnnhw.rtl_gen import Accelerator
+from bnnhw.sim.amaranth_streams import run_streams
 
 from conftest import ROOT
 from conv_networks import (
@@ -42,51 +40,23 @@ WORD_BITS = 2048  # widest window / SIMD word: Amaranth's pysim chokes on ~2700-
 
 
 def _simulate(acc, words, n_out, beats, *, gap, seed, limit):
-    """``run_streams`` plus a monitor of every hidden layer's output stream.
+    """``run_streams`` watching every hidden layer's output stream.
 
     Returns the result words, the cycle each was taken, and per hidden layer the beats
-    it handed on (one output pixel, or a dense layer's whole vector, per beat). Runs until
-    each layer has handed on ``beats[k]``: a stride can leave a map's last rows out of
-    every window, so those come after the last result.
+    it handed on (one output pixel, or a dense layer's whole vector, per beat).
     """
-    rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
-    outputs, cycles, taps = [], [], [[] for _ in acc.stages[:-1]]
-    watched = [s for st_ in acc.stages[:-1] for s in (st_.o.valid, st_.o.ready, st_.o.payload)]
-
-    async def producer(ctx):
-        for word in words:
-            while rng_in.random() < gap:
-                await ctx.tick()
-            ctx.set(acc.i.valid, 1)
-            ctx.set(acc.i.payload, word)
-            await ctx.tick().until(acc.i.ready)
-            ctx.set(acc.i.valid, 0)
-
-    async def monitor(ctx):
-        async for _, _, *values in ctx.tick().sample(*watched):
-            for k, tap in enumerate(taps):
-                if values[3 * k] and values[3 * k + 1]:
-                    tap.append(values[3 * k + 2])
-
-    async def consumer(ctx):
-        cycle = 0
-        while len(outputs) < n_out or any(map(operator.lt, map(len, taps), beats)):
-            ready = rng_out.random() >= gap
-            ctx.set(acc.o.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(acc.o.valid, acc.o.payload)
-            cycle += 1
-            if ready and valid and len(outputs) < n_out:
-                outputs.append(payload)
-                cycles.append(cycle)
-            assert cycle < limit, f"stuck: {len(outputs)} results, {list(map(len, taps))} beats"
-
-    sim = Simulator(acc)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(monitor, background=True)
-    sim.add_testbench(consumer)
-    sim.run()
-    return outputs, cycles, taps
+    run = run_streams(
+        acc,
+        words,
+        n_out,
+        in_gap=gap,
+        out_gap=gap,
+        seed=seed,
+        max_cycles=limit,
+        taps=[stage.o for stage in acc.stages[:-1]],
+        tap_beats=beats,
+    )
+    return run.outputs, run.out_cycles, run.taps
 
 
 def _beats(bits: np.ndarray, channels: int) -> list[int]:

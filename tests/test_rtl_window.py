@@ -20,49 +20,24 @@ from bnnhw.golden.window import max_pool, windows
 from bnnhw.ir import Window
 from bnnhw.rtl_gen.binary_pool import BinaryPool
 from bnnhw.rtl_gen.sliding_window import SlidingWindow
-from bnnhw.sim.amaranth_streams import StreamRun
+from bnnhw.sim.amaranth_streams import StreamRun, run_streams
 
 
 def _run(
     dut, words: list[int], n_out: int, *, in_gap: float = 0.0, out_gap: float = 0.0, seed=0
 ) -> StreamRun:
-    """As ``bnnhw.sim.amaranth_streams.run_streams``, but runs until every word is taken.
-
-    A stride can leave the last rows of a map out of every window, so their pixels go in
-    after the last output; stopping at the last output would abandon the producer.
-    Outputs after the ``n_out``-th (the next frame's all-padding windows) are dropped.
-    """
-    rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
-    result, fed = StreamRun(), []
-
-    async def producer(ctx):
-        for word in words:
-            while rng_in.random() < in_gap:
-                await ctx.tick()
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, word)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
-        fed.append(True)
-
-    async def consumer(ctx):
-        cycle = 0
-        while len(result.outputs) < n_out or not fed:
-            ready = rng_out.random() >= out_gap
-            ctx.set(dut.o.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            cycle += 1
-            if ready and valid and len(result.outputs) < n_out:
-                result.outputs.append(payload)
-                result.out_cycles.append(cycle)
-            assert cycle < 100 * len(words) + 1000, f"stuck after {len(result.outputs)} outputs"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer)
-    sim.run()
-    return result
+    """``run_streams`` until every word is taken (``drain``): a stride can leave the last
+    rows of a map out of every window, so their pixels go in after the last output."""
+    return run_streams(
+        dut,
+        words,
+        n_out,
+        in_gap=in_gap,
+        out_gap=out_gap,
+        seed=seed,
+        max_cycles=100 * len(words) + 1000,
+        drain=True,
+    )
 
 
 def _pack(rows: np.ndarray, bits: int) -> list[int]:
