@@ -297,20 +297,25 @@ def write_readme(rows: list[dict[str, str]]) -> None:
     ) + tail)  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(specs: dict, run_one, write, failures: list[str]) -> None:
+    """The command line of a training script: ``--all`` or ``--model NAME``."""
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--all", action="store_true", help="train and export every model")
-    group.add_argument("--model", choices=sorted(SPECS), help="train and export one topology")
+    group.add_argument("--model", choices=sorted(specs), help="train and export one topology")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
-    for name in SPECS if args.all else [args.model]:
-        rows += run(name)
-    write_readme(rows)
+    for name in specs if args.all else [args.model]:
+        rows += run_one(name)
+    write(rows)
     print(f"wrote {HERE / 'README.md'}")
-    if FAILURES:
-        sys.exit("export is wrong: " + "; ".join(FAILURES))
+    if failures:
+        sys.exit("export is wrong: " + "; ".join(failures))
+
+
+def main() -> None:
+    cli(SPECS, run, write_readme, FAILURES)
 
 
 if __name__ == "__main__":

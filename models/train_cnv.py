@@ -8,7 +8,6 @@ qonnx's ``execute_onnx``. Rewrites only its own section of ``models/README.md``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -32,6 +31,7 @@ from train import (  # noqa: E402
     TensorNorm,
     binary_act,
     binary_linear,
+    cli,
     export,
     load_data,
     qonnx_outputs,
@@ -253,19 +253,7 @@ def write_readme(rows: list[dict[str, str]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--all", action="store_true", help="train and export every model")
-    group.add_argument("--model", choices=sorted(SPECS), help="train and export one topology")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows = []
-    for name in SPECS if args.all else [args.model]:
-        rows += run(name)
-    write_readme(rows)
-    print(f"wrote {HERE / 'README.md'}")
-    if FAILURES:
-        sys.exit("export is wrong: " + "; ".join(FAILURES))
+    cli(SPECS, run, write_readme, FAILURES)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ shape reshaped into the image (``input_frame``). Each stage's last tensor is nam
 
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from mlp_specs import pow2, random_weight
 from qonnx_graphs import (
@@ -35,8 +34,7 @@ from qonnx_graphs import (
     LinearForm,
     _f32,
     _GraphWriter,
-    _set_batch,
-    data_input_name,
+    execute_reference,
 )
 
 ConvInput = Literal["bipolar", "2x-1", "int8", "uint4"]
@@ -382,29 +380,8 @@ def output_magnitude(spec: ConvNetSpec) -> float:
 
 
 def execute_all(model: onnx.ModelProto, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every tensor of ``model`` run on the rows of ``x`` by qonnx's ``execute_onnx``.
-
-    Re-batched like ``qonnx_graphs.execute_reference`` (batch dim of input and output,
-    constant Reshape shapes, shapes inferred again).
-    """
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    m = copy.deepcopy(model)
-    n, name = len(x), data_input_name(m)
-    for vi in [*m.graph.input, *m.graph.output]:
-        _set_batch(vi, n)
-    del m.graph.value_info[:]
-    inits = {t.name: t for t in m.graph.initializer}
-    for node in m.graph.node:
-        if node.op_type == "Reshape" and node.input[1] in inits:
-            shape = numpy_helper.to_array(inits[node.input[1]]).copy()
-            shape[0] = n
-            inits[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
-    wrapper = ModelWrapper(m).transform(InferShapes())
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return execute_onnx(wrapper, {name: x}, return_full_exec_context=True)
+    """Every tensor of ``model`` run on the rows of ``x`` by qonnx's ``execute_onnx``."""
+    return execute_reference(model, x, every_tensor=True)
 
 
 def tap_bits(spec: ConvNetSpec, tensors: dict[str, np.ndarray]) -> list[np.ndarray]:

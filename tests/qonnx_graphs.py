@@ -280,14 +280,15 @@ def _set_batch(value_info: onnx.ValueInfoProto, batch: int) -> None:
     dim.dim_value = batch
 
 
-def execute_reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+def execute_reference(model: onnx.ModelProto, x: np.ndarray, *, every_tensor: bool = False):
     """Run ``model`` on the rows of ``x`` with qonnx's node-by-node ``execute_onnx``.
 
     ``execute_onnx`` allocates every tensor from its static shape and rejects an input whose
     shape differs, and a symbolic batch dim becomes size 0.  So, like qonnx's ChangeBatchSize,
     the batch dim of the data input and the outputs is set to ``len(x)``, stale value_info is
     dropped, the first entry of constant Reshape shapes is set to the batch, and shapes are
-    inferred again.  Returns the first graph output as float32.
+    inferred again.  Returns the first graph output as float32, or with ``every_tensor``
+    the whole execution context (every tensor by name).
     """
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
@@ -309,8 +310,9 @@ def execute_reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
             shape[0] = n
             inits[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
     wrapper = ModelWrapper(m).transform(InferShapes())
-    out = execute_onnx(wrapper, {name: np.ascontiguousarray(x, dtype=np.float32)})
-    return np.asarray(out[m.graph.output[0].name])
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = execute_onnx(wrapper, {name: x}, return_full_exec_context=every_tensor)
+    return out if every_tensor else np.asarray(out[m.graph.output[0].name])
 
 
 def bipolar(x: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
