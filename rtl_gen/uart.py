@@ -10,6 +10,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from bnnhw.rtl_gen.checks import refuse
+
 MAX_BAUD_ERROR = 0.02
 
 
@@ -37,9 +39,7 @@ class _UART(wiring.Component):
 
     def __init__(self, divisor: int) -> None:
         if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(
-                f"UART divisor must be an integer >= 4 cycles per bit, not {divisor!r}"
-            )
+            refuse(self, f"UART divisor must be an integer >= 4 cycles per bit, not {divisor!r}")
         self.divisor = divisor
         super().__init__()
 

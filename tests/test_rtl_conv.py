@@ -55,6 +55,7 @@ def _simulate(acc, words, n_out, beats, *, gap, seed, limit):
         max_cycles=limit,
         taps=[stage.o for stage in acc.stages[:-1]],
         tap_beats=beats,
+        drain=True,
     )
     return run.outputs, run.out_cycles, run.taps
 
