@@ -17,12 +17,14 @@ $(BIN)/bnnhw: pyproject.toml
 setup: $(BIN)/bnnhw
 
 # ONNX -> IR -> golden model (checked against qonnx execute_onnx on the full test split)
-# -> Verilog -> cocotb on Verilator, every output bit checked against the golden model.
+# -> Verilog -> cocotb on Verilator, every output bit checked against the golden model
+# -> iCEBreaker bitstream (YoWASP Yosys + nextpnr) with its utilisation/Fmax/frames/s report.
 demo: setup
 	$(BIN)/bnnhw inspect $(MODEL)
 	$(BIN)/bnnhw evaluate $(MODEL) --reference
 	$(BIN)/bnnhw compile $(MODEL) -o build/demo --force
 	$(BIN)/bnnhw verify build/demo --sim verilator --vectors 200
+	$(BIN)/bnnhw build $(MODEL) --board icebreaker -o build/demo_icebreaker --force
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -211,16 +211,21 @@ def _hardware_report(build: Build, accelerator) -> dict:
             "nf": hw.nf,
             "sf": hw.sf,
             "positions": hw.positions,
-            "cycles_per_frame": stage.frame_cycles if hw.window else hw.cycles,
+            "cycles_per_frame": hw.walk_cycles,
             "weight_bits": hw.neurons * hw.fan_in,
             "weight_rom": rom(hw),
             "line_buffer_bits": line_bits,
+            "fifo_bits": fifo_bits,
             "pipeline_latency": (stage.mvtu if hw.window else stage).latency,
             "out_beats": hw.pool.positions if hw.pool else hw.positions,
             "out_beat_bits": hw.neurons if not hw.is_output else None,
         }
-        for hw, stage, line_bits in zip(
-            accelerator.layers, accelerator.stages, accelerator.line_buffer_bits, strict=True
+        for hw, stage, line_bits, fifo_bits in zip(
+            accelerator.layers,
+            accelerator.stages,
+            accelerator.line_buffer_bits,
+            accelerator.fifo_bits,
+            strict=True,
         )
     ]
     return {
@@ -231,6 +236,7 @@ def _hardware_report(build: Build, accelerator) -> dict:
         "latency_cycles": accelerator.latency_cycles,
         "latency_exact": not accelerator.has_windows,
         "line_buffer_bits": sum(accelerator.line_buffer_bits),
+        "fifo_bits": sum(accelerator.fifo_bits),
         "interface": {
             "in_word": fmt.in_word,
             "frame_words": fmt.frame_words,

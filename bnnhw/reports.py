@@ -116,7 +116,8 @@ def build_markdown(report: dict) -> str:
         f"- latency: {'' if report.get('latency_exact', True) else 'at most about '}"
         f"{report['latency_cycles']} cycles from a frame's first input word handshake to "
         "its result's",
-        f"- line buffers: {report.get('line_buffer_bits', 0)} bits in all",
+        f"- line buffers: {report.get('line_buffer_bits', 0)} bits in all; convolutions' "
+        f"pixel and window FIFOs: {report.get('fifo_bits', 0)} bits",
         f"- input: {io['frame_words']} words of {io['in_word']} bits per frame "
         f"({io['input_elements']} x {io['input_bits']}-bit codes)",
         f"- output: {io['out_word']}-bit word, class in bits [{io['class_bits'] - 1}:0]"

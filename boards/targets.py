@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from bnnhw.errors import InputError
 
@@ -19,8 +20,6 @@ class Board:
     title: str
     platform: str  # "module:Class" in amaranth_boards, imported on use
     family: str  # "ice40" or "ecp5"
-    device: str
-    clock_mhz: float
     luts: int  # LUT4s (logic cells) on the device
     ram_kinds: tuple[str, ...]  # "EBR" (4 kbit iCE40 / 18 kbit ECP5), "SPRAM" (256 kbit)
     ram_blocks: int  # EBR blocks
@@ -32,9 +31,22 @@ class Board:
     uart: tuple[str, int] = ("uart", 0)
     default_baud: int = 115_200
 
+    @cached_property
+    def _platform(self):
+        return self.platform_class()()
+
     @property
     def clock_hz(self) -> float:
-        return self.clock_mhz * 1e6
+        """The board oscillator, as amaranth-boards describes it."""
+        return float(self._platform.default_clk_frequency)
+
+    @property
+    def clock_mhz(self) -> float:
+        return self.clock_hz / 1e6
+
+    @property
+    def device(self) -> str:
+        return self._platform.device
 
     @property
     def bitstream(self) -> str:
@@ -53,8 +65,6 @@ BOARDS: dict[str, Board] = {
             title="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
             platform="icebreaker:ICEBreakerPlatform",
             family="ice40",
-            device="iCE40UP5K",
-            clock_mhz=12.0,
             luts=5280,
             ram_kinds=("EBR", "SPRAM"),
             ram_blocks=30,
@@ -69,8 +79,6 @@ BOARDS: dict[str, Board] = {
             title="Radiona ULX3S (ECP5 LFE5U-85F)",
             platform="ulx3s:ULX3S_85F_Platform",
             family="ecp5",
-            device="LFE5U-85F",
-            clock_mhz=25.0,
             luts=83_640,
             ram_kinds=("EBR",),
             ram_blocks=208,
@@ -83,8 +91,6 @@ BOARDS: dict[str, Board] = {
             title="MuseLab iCESugar (iCE40UP5K-SG48)",
             platform="icesugar:ICESugarPlatform",
             family="ice40",
-            device="iCE40UP5K",
-            clock_mhz=12.0,
             luts=5280,
             ram_kinds=("EBR", "SPRAM"),
             ram_blocks=30,
@@ -99,8 +105,6 @@ BOARDS: dict[str, Board] = {
             title="Lattice iCEstick (iCE40HX1K-TQ144)",
             platform="icestick:ICEStickPlatform",
             family="ice40",
-            device="iCE40HX1K",
-            clock_mhz=12.0,
             luts=1280,
             ram_kinds=("EBR",),
             ram_blocks=16,

@@ -75,9 +75,11 @@ class Accelerator(wiring.Component):
             refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
         self.register_every = register_every
-        interval = max(hw.walk_cycles for hw in self.layers)
+        self.interval = max(hw.walk_cycles for hw in self.layers)
         self.stages = [
-            ConvLayer(hw, register_every=register_every, run_ahead=index > 0, interval=interval)
+            ConvLayer(
+                hw, register_every=register_every, run_ahead=index > 0, interval=self.interval
+            )
             if hw.window is not None
             else MVTU(hw, register_every=register_every)
             for index, hw in enumerate(self.layers)
@@ -101,15 +103,17 @@ class Accelerator(wiring.Component):
         A convolution's layer costs its window walk (one padded position per cycle), its
         products (NF x SF per window) or its pool walk, whichever is slowest.
         """
-        return max(
-            stage.frame_cycles if isinstance(stage, ConvLayer) else stage.hw.cycles
-            for stage in self.stages
-        )
+        return self.interval
 
     @property
     def line_buffer_bits(self) -> list[int]:
         """Per layer: bits of line-buffer memory (0 for a dense layer)."""
         return [s.line_buffer_bits if isinstance(s, ConvLayer) else 0 for s in self.stages]
+
+    @property
+    def fifo_bits(self) -> list[int]:
+        """Per layer: bits of a convolution's pixel and window FIFOs (0 for a dense layer)."""
+        return [s.fifo_bits if isinstance(s, ConvLayer) else 0 for s in self.stages]
 
     @property
     def latency_cycles(self) -> int:
@@ -138,8 +142,7 @@ class Accelerator(wiring.Component):
         total = 1 + self.port_format.frame_words + self.port_format.out_beats
         for hw, stage in zip(self.layers, self.stages, strict=True):
             mvtu = stage.mvtu if isinstance(stage, ConvLayer) else stage
-            frame = stage.frame_cycles if isinstance(stage, ConvLayer) else hw.cycles
-            total += frame + hw.sf + mvtu.latency + 8
+            total += hw.walk_cycles + hw.sf + mvtu.latency + 8
         return total
 
     def elaborate(self, platform) -> Module:

@@ -93,14 +93,6 @@ class ConvLayer(wiring.Component):
             self.window.o.payload
         )
 
-    @property
-    def frame_cycles(self) -> int:
-        """Steady-state cycles per frame: the slowest of window walk, products and pool."""
-        stages = [self.window.cycles_per_frame, self.hw.frame_cycles]
-        if self.pool is not None:
-            stages.append(self.pool.cycles_per_frame)
-        return max(stages)
-
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.window = self.window

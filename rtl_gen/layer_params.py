@@ -85,11 +85,6 @@ class LayerHW:
         return max(walks)
 
     @property
-    def out_pixel_bits(self) -> int:
-        """Bits of one beat on the layer's output (a pixel or the whole vector)."""
-        return self.neurons
-
-    @property
     def nf(self) -> int:
         return self.neurons // self.pe
 
@@ -146,7 +141,7 @@ def layer_hw(layer: Layer) -> LayerHW:
     if not layer.folded or layer.pe is None or layer.simd is None:
         raise ValueError(f"layer {layer.name!r} needs integer thresholds and a folding")
     lo, _ = layer.in_range
-    ternary = layer.in_bits == 1 and layer.window is not None and layer.window.padded
+    ternary = layer.ternary
     rows = layer.weights.astype(np.uint8)
     thresholds = score_mul = score_add = None
     if layer.is_output:

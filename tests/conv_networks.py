@@ -192,7 +192,7 @@ def random_folding(
     memory write port much wider than ~2700 bits (RecursionError).
     """
     for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
-        ternary = layer.in_bits == 1 and layer.window is not None and layer.window.padded
+        ternary = layer.ternary
         bits = 2 if ternary else layer.in_bits
         valid = foldings(layer, pixel)
         options = [f for f in valid if f[0] * f[1] <= max_lanes and f[1] * bits <= max_word_bits]

@@ -394,3 +394,31 @@ def test_base_model_of_the_bad_cases_is_fine(tmp_path: Path) -> None:
     """The mutations above are what breaks the graphs: the unmutated one loads and agrees."""
     spec, _ = _base_model()
     check(spec, tmp_path, frames=100, calibrated=False)
+
+
+def test_a_convolution_as_the_output_layer_is_refused_by_name(tmp_path: Path) -> None:
+    """Scores must come from a dense layer; a graph ending in a Conv gets a one-line error."""
+    from qonnx_graphs import QONNX_DOMAIN
+
+    weight = np.where(np.random.default_rng(0).random((2, 1, 3, 3)) < 0.5, -1.0, 1.0)
+    graph = helper.make_graph(
+        [
+            helper.make_node("BipolarQuant", ["x", "s"], ["b"], domain=QONNX_DOMAIN),
+            helper.make_node("Conv", ["b", "w"], ["y"], name="last_conv", kernel_shape=[3, 3]),
+        ],
+        "conv_out",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 2, 2])],
+        [
+            numpy_helper.from_array(np.float32(1.0), "s"),
+            numpy_helper.from_array(weight.astype(np.float32), "w"),
+        ],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)]
+    )
+    model.ir_version = 8
+    path = tmp_path / "ends_in_conv.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ModelError, match=r"ends_in_conv\.onnx: .*'last_conv'.*must be dense"):
+        bnnhw.load(path)

@@ -116,7 +116,10 @@ class Importer(ConvMixin):
         net = Network(
             name=self.path.stem, input=self.input_spec, layers=self.layers, source=str(self.path)
         )
-        net.validate()
+        try:
+            net.validate()
+        except ValueError as exc:
+            raise ModelError(f"{self.path.name}: {exc}") from None
         return net
 
     def _visit(self, node: onnx.NodeProto) -> None:

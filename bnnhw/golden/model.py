@@ -55,12 +55,11 @@ class _PackedLayer:
             self.max_mismatch = bound.astype(np.int32)
         rows = np.where(flip[:, None], 1 - layer.weights, layer.weights)
         self.words = pack_bits(rows)
-        win = layer.window
-        self.padded = win is not None and win.padded and layer.in_bits == 1
+        self.padded = layer.ternary
         if self.padded:
             # a zero-padded element is neither +1 nor -1: it adds 0. Its input bit is 0,
             # so XOR counts a mismatch wherever the row has a 1 there; take those out.
-            valid = valid_mask(win)
+            valid = valid_mask(layer.window)
             self.valid_count = valid.sum(axis=1).astype(np.int64)  # (positions,)
             self.pad_ones = (~valid).astype(np.int64) @ rows.T.astype(np.int64)
         if layer.in_bits > 1:

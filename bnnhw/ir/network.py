@@ -184,6 +184,11 @@ class Layer:
         return self.window.positions if self.window is not None else 1
 
     @property
+    def ternary(self) -> bool:
+        """A zero-padded binary convolution: its window elements are -1, 0 or +1."""
+        return self.in_bits == 1 and self.window is not None and self.window.padded
+
+    @property
     def in_size(self) -> int:
         """Input elements per frame."""
         return self.window.in_size if self.window is not None else self.fan_in
@@ -230,8 +235,7 @@ class Layer:
         drops terms); n-bit inputs reach every integer in the range.
         """
         lo, hi = self.acc_bounds()
-        padded = self.window is not None and self.window.padded
-        step = 2 if self.in_bits == 1 and not padded else 1  # padding adds 0s: any parity
+        step = 2 if self.in_bits == 1 and not self.ternary else 1  # 0s change the parity
         return np.arange(lo.min(), hi.max() + 1, step, dtype=np.int64)
 
     def scores(self, acc: np.ndarray) -> np.ndarray:
