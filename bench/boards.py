@@ -3,6 +3,7 @@
     .venv/bin/python bench/boards.py                        # the whole matrix (~1-2 h)
     .venv/bin/python bench/boards.py --models digits_w1a1_in1_classic --boards icebreaker
     .venv/bin/python bench/boards.py --table-only -o /tmp/board_matrix   # re-print
+    .venv/bin/python bench/boards.py --smoke -o /tmp/smoke   # one refusal, no synthesis (CI)
 
 Each cell runs ``bnnhw build MODEL --board BOARD`` (the board's default folding unless
 ``--max-lanes``) in its own folder under ``-o``, one at a time, with a timeout, and reads
@@ -28,6 +29,8 @@ MODELS = [
     "sfc_w1a1_in1_classic",
 ]
 BOARDS = ["icebreaker", "icesugar", "ulx3s-85f", "icestick"]
+# a cell refused before synthesis (its ROMs exceed the board's block RAM): seconds, not minutes
+SMOKE = ("sfc_w1a1_in1_classic", "icestick")
 
 
 def build_one(model: str, board: str, folder: Path, timeout: float, lanes: int | None) -> dict:
@@ -114,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per build")
     parser.add_argument("--max-lanes", type=int, help="override every board's default")
     parser.add_argument("--table-only", action="store_true", help="re-print OUT/boards.json")
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"one cell refused before synthesis: {SMOKE}"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.models, args.boards = SMOKE
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "boards.json"

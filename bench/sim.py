@@ -1,6 +1,7 @@
 """Simulation speed of the generated accelerators, Verilator vs Icarus, through cocotb.
 
     .venv/bin/python bench/sim.py [--frames 50] [--sims verilator,icarus] [models/*.onnx ...]
+    .venv/bin/python bench/sim.py --smoke   # the digits MLP, 5 frames, Icarus only (CI)
 
 For each bundled classic model: ONNX -> Verilog seconds, each simulator's build seconds
 (printed separately: a Verilator build is a one-off C++ compile), simulated frames/s while
@@ -22,6 +23,7 @@ from bnnhw.sim.runner import build_simulator, simulate
 from bnnhw.sim.vectors import make_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
+SMOKE = "digits_w1a1_in1_classic"
 
 
 def bench_model(model: Path, folder: Path, frames: int, sims: list[str]) -> dict:
@@ -48,7 +50,11 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="default: models/*_classic.onnx")
     parser.add_argument("--frames", type=int, default=50, help="frames per model (default 50)")
     parser.add_argument("--sims", default="verilator,icarus", help="comma-separated")
+    parser.add_argument("--smoke", action="store_true", help=f"a tiny run: {SMOKE} on Icarus")
     args = parser.parse_args()
+    if args.smoke:
+        args.models = [str(ROOT / "models" / f"{SMOKE}.onnx")]
+        args.frames, args.sims = 5, "icarus"
     models = [Path(m) for m in args.models] or [
         Path(p) for p in sorted(glob.glob(str(ROOT / "models" / "*_classic.onnx")))
     ]

@@ -17,11 +17,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bnnhw.errors import InputError
 from bnnhw.ir import Network, load_network, save_network
 from bnnhw.passes import streamline
-from bnnhw.passes.folding import DEFAULT_MAX_LANES, fold_auto, fold_explicit, load_folding
+from bnnhw.passes.folding import (
+    DEFAULT_MAX_LANES,
+    DEFAULT_REGISTER_EVERY,
+    fold_auto,
+    fold_explicit,
+    load_folding,
+)
+
+if TYPE_CHECKING:
+    from bnnhw.port_format import PortFormat
+    from bnnhw.rtl_gen import Accelerator
 
 SETTINGS = "build.json"
 
@@ -37,14 +48,14 @@ class Build:
     in_word: int | None = None
     out_beat: int = 0
     with_scores: bool = True
-    register_every: int = 2
+    register_every: int = DEFAULT_REGISTER_EVERY
     net: Network | None = None
     top: str = ""
     verilog: Path | None = None
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def accelerator(self):
+    def accelerator(self) -> Accelerator:
         """A fresh Amaranth Accelerator for this build (elaborate it once per use)."""
         from bnnhw.rtl_gen import Accelerator
 
@@ -56,7 +67,7 @@ class Build:
             out_beat=self.out_beat,
         )
 
-    def port_format(self):
+    def port_format(self) -> PortFormat:
         """How a host packs frames for this build and reads its results."""
         from bnnhw.rtl_gen.accelerator import port_format_for
 
@@ -169,17 +180,17 @@ def load_build(folder: str | Path) -> Build:
     return build
 
 
-def _hardware_report(build: Build, accelerator) -> dict:
+def _hardware_report(build: Build, accelerator: Accelerator) -> dict:
+    from bnnhw.boards.memories import rom_kind
     from bnnhw.rtl_gen.layer_params import LayerHW
 
     def rom(hw: LayerHW) -> dict:
         depth, width = hw.nf * hw.sf, hw.pe * hw.simd
-        bits = depth * width
         return {
             "depth": depth,
             "width": width,
-            "bits": bits,
-            "kind": "bram" if bits > 4096 and depth >= 32 else "lut",
+            "bits": depth * width,
+            "kind": rom_kind(width, depth),
         }
 
     def geometry(hw: LayerHW) -> dict:
@@ -237,18 +248,6 @@ def _hardware_report(build: Build, accelerator) -> dict:
         "latency_exact": not accelerator.has_windows,
         "line_buffer_bits": sum(accelerator.line_buffer_bits),
         "fifo_bits": sum(accelerator.fifo_bits),
-        "interface": {
-            "in_word": fmt.in_word,
-            "frame_words": fmt.frame_words,
-            "input_elements": fmt.input_elements,
-            "input_bits": fmt.input_bits,
-            "out_word": fmt.out_word,
-            "out_beat_bits": fmt.out_beat_bits,
-            "out_beats": fmt.out_beats,
-            "class_bits": fmt.class_bits,
-            "score_bits": fmt.score_bits,
-            "with_scores": fmt.with_scores,
-            "classes": fmt.classes,
-        },
+        "interface": fmt.interface(),
         "layers": layers,
     }

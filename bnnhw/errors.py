@@ -15,3 +15,7 @@ class ModelError(BnnhwError):
 
 class InputError(BnnhwError):
     """Data handed to bnnhw (input vectors, dataset files, output paths) is unusable."""
+
+
+class BoardError(BnnhwError):
+    """The design does not fit the board, misses its clock, or the board does not answer."""

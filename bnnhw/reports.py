@@ -1,10 +1,62 @@
-"""Human-readable summaries of a Network (what `bnnhw inspect` prints)."""
+"""Human-readable summaries of a Network (what `bnnhw inspect` prints) and of a build.
+
+:class:`HardwareSummary` is the typed part of a build's report.json that other modules
+(the vectors, the board link) rely on, so none of them indexes the JSON itself.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from bnnhw.ir import Layer, Network
+from bnnhw.port_format import PortFormat
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer of report.json as the vectors use it."""
+
+    name: str
+    neurons: int
+    cycles_per_frame: int
+    out_beats: int  # beats per frame on the layer's output stream: 1, or a map's pixels
+
+
+@dataclass(frozen=True)
+class HardwareSummary:
+    """What other modules read of report.json, typed; the JSON keys stay as they are."""
+
+    top: str
+    port_format: PortFormat
+    initiation_interval: int
+    latency_cycles: int
+    layers: tuple[LayerSummary, ...]
+    baud: int | None = None  # the board link's, once `bnnhw board` made a bitstream
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any]) -> HardwareSummary:
+        """Read a report dict (as written to report.json) once, here."""
+        layers = tuple(
+            LayerSummary(
+                name=layer["name"],
+                neurons=layer["neurons"],
+                cycles_per_frame=layer["cycles_per_frame"],
+                out_beats=layer.get("out_beats", 1),
+            )
+            for layer in report["layers"]
+        )
+        return cls(
+            top=report["top"],
+            port_format=PortFormat.from_interface(report["interface"]),
+            initiation_interval=report["initiation_interval"],
+            latency_cycles=report["latency_cycles"],
+            layers=layers,
+            baud=report.get("board", {}).get("baud"),
+        )
 
 
 def _input_line(net: Network) -> str:
@@ -87,7 +139,7 @@ def _kind(layer: dict) -> str:
     return text + (", ternary in" if layer.get("ternary") else "")
 
 
-def build_markdown(report: dict) -> str:
+def build_markdown(report: Mapping[str, Any]) -> str:
     """report.md of a build: one row per layer, then the whole network."""
     rows = [
         "| # | layer | kind | fan-in -> neurons | in bits | PE | SIMD | cycles/frame "

@@ -12,12 +12,15 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bnnhw.boards.synth import BoardError
-from bnnhw.errors import InputError
+from bnnhw.errors import BoardError, InputError
+
+if TYPE_CHECKING:
+    from bnnhw.boards.targets import Board
 
 
-def bitstream_path(folder: str | Path, board) -> Path:
+def bitstream_path(folder: str | Path, board: Board) -> Path:
     path = Path(folder) / "gateware" / board.bitstream
     if not path.is_file():
         raise InputError(
@@ -27,14 +30,14 @@ def bitstream_path(folder: str | Path, board) -> Path:
     return path
 
 
-def flash_command(folder: str | Path, board) -> list[str]:
+def flash_command(folder: str | Path, board: Board) -> list[str]:
     bitstream = bitstream_path(folder, board)
     program = os.environ.get(board.programmer_env) or board.programmer[0]
     args = [a.replace("{bitstream}", str(bitstream)) for a in board.programmer[1:]]
     return [program, *args]
 
 
-def flash(folder: str | Path, board, *, echo=print) -> list[str]:
+def flash(folder: str | Path, board: Board, *, echo=print) -> list[str]:
     """Run the programmer; returns the command. BoardError if it fails."""
     command = flash_command(folder, board)
     if shutil.which(command[0]) is None:

@@ -1,99 +1,52 @@
-"""PNG files as model inputs for ``bnnhw run``, without an imaging library.
+"""PNG files as model inputs for ``bnnhw run``, decoded by Pillow.
 
-:func:`read_png` decodes 8-bit, non-interlaced PNGs (grayscale, RGB, and either with
-alpha; every filter type) with ``zlib`` alone and refuses anything else with a one-line
-reason. :func:`png_frames` turns files into frames of the model's input shape (C, H, W):
+:func:`read_png` gives a PNG's 8-bit samples (grayscale, RGB, either with alpha; palette
+and 1-bit images expanded to those) and refuses anything else with a one-line reason.
+:func:`png_frames` turns files into frames of the model's input shape (C, H, W):
 grayscale (ITU-R 601 luma), area-averaged to H x W, scaled to [0, 1] (``pixels / 255``,
 the range the bundled models were trained on: MNIST / 255, digits / 16).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from bnnhw.errors import InputError
+from bnnhw.errors import BnnhwError, InputError
 
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
-KINDS = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
+SIGNATURE = b"\x89PNG\r\n\x1a\n"  # tells "not a PNG" from a damaged one
+EIGHT_BIT = ("L", "LA", "RGB", "RGBA")  # Pillow modes of 8-bit samples: 1 to 4 channels
 
 
 def read_png(path: str | Path) -> np.ndarray:
     """The image as uint8 (H, W, channels)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise BnnhwError("reading PNG images needs Pillow: pip install pillow") from None
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    data = path.read_bytes()
-    if not data.startswith(SIGNATURE):
-        raise InputError(f"{path}: not a PNG file (no PNG signature)")
-    pos, header, idat = len(SIGNATURE), None, []
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        if len(body) < length:
-            break
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or not idat:
-        raise InputError(f"{path}: truncated PNG (no IHDR or IDAT chunk)")
-    width, height, depth, colour, _, _, interlace = header
-    if colour not in CHANNELS or depth != 8 or interlace:
-        kind = KINDS.get(colour, f"colour type {colour}")
-        raise InputError(
-            f"{path}: a {depth}-bit {kind}{' interlaced' if interlace else ''} PNG; bnnhw "
-            "reads 8-bit non-interlaced grayscale, RGB or RGBA PNGs: convert it, or save "
-            "the frames with np.save and pass the .npy"
-        )
+    with path.open("rb") as file:
+        if file.read(len(SIGNATURE)) != SIGNATURE:
+            raise InputError(f"{path}: not a PNG file (no PNG signature)")
     try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as exc:
-        raise InputError(f"{path}: corrupt PNG image data ({exc})") from None
-    bpp = CHANNELS[colour]
-    stride = width * bpp
-    if len(raw) != height * (stride + 1):
-        raise InputError(
-            f"{path}: PNG image data has {len(raw)} bytes, not {height * (stride + 1)}"
-        )
-    return _unfilter(raw, height, stride, bpp, path).reshape(height, width, bpp)
-
-
-def _unfilter(raw: bytes, height: int, stride: int, bpp: int, path) -> np.ndarray:
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, stride + 1)
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.int32)
-    for y in range(height):
-        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
-        if kind == 0:
-            cur = line
-        elif kind == 2:
-            cur = (line + prev) & 0xFF
-        elif kind in (1, 3, 4):  # depend on the bytes to the left: one pixel at a time
-            cur = np.zeros(stride, dtype=np.int32)
-            for x in range(stride):
-                a = cur[x - bpp] if x >= bpp else 0
-                b, c = prev[x], prev[x - bpp] if x >= bpp else 0
-                if kind == 1:
-                    pred = a
-                elif kind == 3:
-                    pred = (a + b) // 2
-                else:
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                cur[x] = (line[x] + pred) & 0xFF
-        else:
-            raise InputError(f"{path}: PNG row {y} has unknown filter type {kind}")
-        out[y], prev = cur, cur
-    return out
+        with Image.open(path, formats=["PNG"]) as image:
+            image.load()
+            if image.mode in ("1", "P", "PA"):  # lossless expansion to 8-bit samples
+                alpha = image.mode == "PA" or "transparency" in image.info
+                image = image.convert("L" if image.mode == "1" else "RGBA" if alpha else "RGB")
+            if image.mode not in EIGHT_BIT:
+                kind = "16-bit grayscale" if image.mode.startswith("I") else image.mode
+                raise InputError(
+                    f"{path}: a {kind} PNG; bnnhw reads 8-bit grayscale, RGB or RGBA PNGs: "
+                    "convert it, or save the frames with np.save and pass the .npy"
+                )
+            pixels = np.array(image, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as exc:  # what Pillow raises on a bad file
+        raise InputError(f"{path}: truncated or corrupt PNG ({exc})") from None
+    return pixels.reshape(*pixels.shape[:2], -1)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

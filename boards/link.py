@@ -13,31 +13,39 @@ to ``retries`` times) and, failing that, ``classify`` raises a BoardError.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bnnhw import golden
-from bnnhw.boards.synth import BoardError
-from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw import link_protocol as lp
+from bnnhw.errors import BoardError
+from bnnhw.port_format import PortFormat
+from bnnhw.reports import HardwareSummary
+
+if TYPE_CHECKING:
+    from bnnhw.build import Build
+    from bnnhw.ir import Network
 
 
 class Link:
     def __init__(
         self,
-        port,
-        build,
+        port: str,
+        build: Build | str | Path,
         *,
         baud: int | None = None,
         timeout: float = 1.0,
         retries: int = 3,
-        serial=None,
+        serial: Any = None,
     ) -> None:
         from bnnhw.build import Build, load_build
 
         self.build = build if isinstance(build, Build) else load_build(build)
         self.port_format = self.build.port_format()
         self.format = lp.LinkFormat.for_port(self.port_format)
-        self.baud = baud or self.build.report.get("board", {}).get("baud", 115_200)
+        self.baud = baud or HardwareSummary.from_report(self.build.report).baud or 115_200
         self.timeout, self.retries = timeout, retries
         self.counter = 0
         self.scores: np.ndarray | None = None
@@ -122,7 +130,7 @@ class Link:
 class GoldenBoard:
     """A fake serial port answering like the board, from the golden model (tests, demos)."""
 
-    def __init__(self, build, corrupt_every: int = 0) -> None:
+    def __init__(self, build: Build, corrupt_every: int = 0) -> None:
         self.build, self.port_format = build, build.port_format()
         self.format = lp.LinkFormat.for_port(self.port_format)
         self.corrupt_every, self.requests, self.pending = corrupt_every, 0, b""
@@ -135,15 +143,9 @@ class GoldenBoard:
         counter, status, payload = self.format.decode_request(bytes(data))
         result = None
         if status == lp.OK:
-            value = int.from_bytes(payload, "little")
             fmt, net = self.port_format, self.build.net
-            mask = (1 << fmt.input_bits) - 1
-            codes = [(value >> (i * fmt.input_bits)) & mask for i in range(fmt.input_elements)]
-            codes = np.array([codes])
-            if net.input.signed:
-                codes = np.where(
-                    codes >> (fmt.input_bits - 1), codes - (1 << fmt.input_bits), codes
-                )
+            frame = int.from_bytes(payload, "little")
+            codes = np.array([fmt.frame_codes(frame, signed=net.input.signed)])
             result = golden_word(net, codes, fmt)
         self.pending += self.format.encode_response(counter, status, result)
 
@@ -158,16 +160,7 @@ class GoldenBoard:
         pass
 
 
-def golden_word(net, codes: np.ndarray, fmt) -> int:
-    """The accelerator's output word for one frame of input codes, from the golden model."""
-    from bnnhw.golden.model import _packed_layers
-
-    value = codes  # encoded inputs, as golden.scores feeds its first layer
-    for layer in _packed_layers(net):
-        value = layer.forward(value)
-    scores = value[0]
-    word = int(np.argmax(scores))
-    if fmt.with_scores:
-        for c, s in enumerate(scores.tolist()):
-            word |= (s & ((1 << fmt.score_bits) - 1)) << (fmt.class_bits + c * fmt.score_bits)
-    return word
+def golden_word(net: Network, codes: np.ndarray, fmt: PortFormat) -> int:
+    """The accelerator's result word for one frame of input codes (1, size), from the golden."""
+    scores = golden.code_scores(net, codes)[0]
+    return fmt.pack_result(int(np.argmax(scores)), scores.tolist())

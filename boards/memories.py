@@ -14,8 +14,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bnnhw.boards.synth import BoardError
+from bnnhw.errors import BoardError
+
+if TYPE_CHECKING:
+    from bnnhw.boards.targets import Board
 
 # (width, depth) configurations of one block, and its capacity in bits
 GEOMETRY = {
@@ -80,6 +84,15 @@ def auto_block(mem: Mem, family: str) -> bool:
     return _logic(mem) > blocks(mem, family) * GEOMETRY[family][2]
 
 
+def rom_kind(width: int, depth: int, family: str = "ice40") -> str:
+    """Where Yosys puts a ROM of this shape by itself: "bram" or "lut" (logic).
+
+    The build report's prediction, before any board is chosen; iCE40 is the family of the
+    smallest supported boards.
+    """
+    return "bram" if auto_block(Mem("", "", width, depth, rom=True), family) else "lut"
+
+
 @dataclass
 class MemoryPlan:
     forced: list[Mem]  # memories given ram_style = "block"
@@ -126,7 +139,7 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
     return MemoryPlan(forced, auto, used, logic)
 
 
-def check_rom_capacity(mems: list[Mem], board) -> None:
+def check_rom_capacity(mems: list[Mem], board: Board) -> None:
     """BlockRamError when the ROMs alone exceed what the board's block RAM can hold."""
     per_block = GEOMETRY[board.family][1]
     capacity = board.ram_blocks * per_block

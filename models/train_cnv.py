@@ -2,14 +2,14 @@
 
 Usage: ``python models/train_cnv.py --all`` or ``--model NAME``; needs the ``train`` extra.
 Shares quantizers, the TensorNorm head, data loading, the training loop, the export and the
-QONNX check with ``models/train.py``. Accuracy is measured by running each EXPORTED file with
+QONNX check with ``models/train.py``, and the README table and command line with
+``models/training_common.py``. Accuracy is measured by running each EXPORTED file with
 qonnx's ``execute_onnx``. Rewrites only its own section of ``models/README.md``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -23,15 +23,12 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import training_common as common  # noqa: E402
 from train import (  # noqa: E402
-    COLUMNS,
-    SEED,
-    VARIANTS,
     Int8InputQuant,
     TensorNorm,
     binary_act,
     binary_linear,
-    cli,
     export,
     load_data,
     qonnx_outputs,
@@ -134,8 +131,8 @@ class CNV(nn.Module):
 
 def build(name: str, bits: int) -> CNV:
     """The untrained network, seeded like every other bundled model."""
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
+    torch.manual_seed(common.SEED)
+    np.random.seed(common.SEED)
     return CNV(SPECS[name], 10, bits)
 
 
@@ -144,7 +141,7 @@ def export_checked(
 ) -> list[tuple[Path, float, np.ndarray]]:
     """Export both variants to ``folder``; (path, QONNX accuracy, QONNX outputs) per file."""
     results = []
-    for variant in VARIANTS:
+    for variant in common.VARIANTS:
         path = folder / f"{name}_in{bits}_{variant}.onnx"
         export(model, spec, variant, path)
         out = qonnx_outputs(path, x)
@@ -167,22 +164,13 @@ def run(name: str) -> list[dict[str, str]]:
             ref = model.eval()(torch.from_numpy(x_test)).numpy()
         torch_acc = float(np.mean(ref.argmax(1) == y_test))
         for path, acc, out in export_checked(model, name, bits, spec, HERE, x_test, y_test):
-            flips = int(np.sum(out.argmax(1) != ref.argmax(1)))
-            diff = float(np.abs(out - ref).max())
-            print(f"  {path.name}: {path.stat().st_size} bytes, QONNX {acc:.2%}, PyTorch "
-                  f"{torch_acc:.2%}, argmax disagreements {flips}, max |diff| {diff:.2e}",
-                  flush=True)  # fmt: skip
-            if flips:
-                FAILURES.append(f"{path.name} disagrees with PyTorch on {flips} images")
-            rows.append({
-                "file": f"`{path.name}`", "topology": spec.topology(),
-                "dataset": "digits" if spec.dataset == "digits" else "MNIST",
-                "input": f"{bits}-bit", "export": path.stem.rsplit("_", 1)[1],
-                "qonnx": f"{acc:.2%}", "torch": f"{torch_acc:.2%}", "epochs": str(spec.epochs),
-                "seed": str(SEED), "time": f"{minutes:.1f} min",
-                "size": f"{path.stat().st_size:,} B",
-                "command": f"`python models/train_cnv.py --model {name}`",
-            })  # fmt: skip
+            common.check_export(path, out, ref, acc, torch_acc, FAILURES)
+            command = f"python models/train_cnv.py --model {name}"
+            rows.append(
+                common.readme_row(
+                    path, spec, spec.topology(), bits, (acc, torch_acc), minutes, command
+                )
+            )
     return rows
 
 
@@ -232,28 +220,17 @@ def write_readme(rows: list[dict[str, str]]) -> None:
     text = readme.read_text() if readme.exists() else "# Bundled models\n"
     before, _, rest = text.partition(BEGIN)
     old, _, after = rest.partition(END)
-    keep: dict[str, str] = {}
-    for line in old.splitlines():
-        if match := re.match(r"\| (`[^`]+\.onnx`) \|", line):
-            keep[match.group(1)] = line
-    for row in rows:
-        keep[row["file"]] = "| " + " | ".join(row[c] for c in COLUMNS) + " |"
-    order = [f"`{n}_in{b}_{v}.onnx`" for n, s in SPECS.items() for b in s.input_bits
-             for v in VARIANTS]  # fmt: skip
-    lines = [keep[f] for f in order if f in keep]
-    minutes = sum(float(line.split(" | ")[9].split()[0]) for line in lines[::2])
-    table = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS), *lines]
-    batch = " / ".join(sorted({f"{s.batch} ({s.dataset})" for s in SPECS.values()}))
+    table, minutes, batch = common.readme_table(SPECS, rows, old)
     section = SECTION.format(
         begin=BEGIN, end=END, brevitas=brevitas.__version__, torch=torch.__version__,
-        total=f"{minutes:.0f}", table="\n".join(table), batch=batch,
+        total=f"{minutes:.0f}", table=table, batch=batch,
     )  # fmt: skip
     before = before.rstrip("\n") + "\n\n"
     readme.write_text(before + section + after.lstrip("\n"))
 
 
 def main() -> None:
-    cli(SPECS, run, write_readme, FAILURES)
+    common.cli(SPECS, run, write_readme, FAILURES)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 ``Accelerator(net)`` builds the streaming dataflow hardware for a folded IR network;
 ``to_verilog`` writes it out. Components: ``MVTU`` (one layer), width converters,
-``Argmax``; ``PortFormat`` says how a host packs frames and reads results.
+``Argmax``. ``PortFormat`` (how a host packs frames and reads results) lives in
+:mod:`bnnhw.port_format`, free of Amaranth; it is re-exported here.
 """
 
+from bnnhw.port_format import PortFormat
 from bnnhw.rtl_gen.accelerator import Accelerator
-from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.verilog import to_verilog, top_name
 
 __all__ = ["Accelerator", "PortFormat", "to_verilog", "top_name"]

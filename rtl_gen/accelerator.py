@@ -16,12 +16,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnnhw.ir import Network
+from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
+from bnnhw.port_format import PortFormat
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
-from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.width import Downsizer, converter
 
 
@@ -66,7 +67,7 @@ class Accelerator(wiring.Component):
         *,
         in_word: int | None = None,
         with_scores: bool = True,
-        register_every: int = 2,
+        register_every: int = DEFAULT_REGISTER_EVERY,
         out_beat: int = 0,
     ) -> None:
         try:
@@ -121,14 +122,15 @@ class Accelerator(wiring.Component):
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per width converter and one for the argmax register; with output beats, one
-        for the output converter and one per further beat (to the result's last beat).
+        one per width converter and the argmax's pipeline (``Argmax.latency``); with
+        output beats, one for the output converter and one per further beat (to the
+        result's last beat).
         Pinned against simulation by the tests. With convolutions the figure is an upper
         estimate: every layer's whole frame of work, one after another.
         """
         if self.has_windows:
             return self._conv_latency_estimate()
-        total, width = 1, self.port_format.in_word
+        total, width = self.argmax.latency, self.port_format.in_word
         for index, (hw, mvtu) in enumerate(zip(self.layers, self.stages, strict=True)):
             word = hw.simd * hw.in_bits
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
@@ -139,10 +141,17 @@ class Accelerator(wiring.Component):
         return total
 
     def _conv_latency_estimate(self) -> int:
-        total = 1 + self.port_format.frame_words + self.port_format.out_beats
+        """Every layer's steady-state frame, its first vector's load, its MVTU and the
+        registers a convolution puts around its MVTU, one layer after another."""
+        # conv_layer.py's registers in front of and behind the MVTU: pixel FIFO and window
+        # FIFO (SyncFIFOBuffered: 2 cycles each from write to read), the window generator's
+        # output register (1), the downsizer to SIMD words (1), the pool's window and output
+        # registers (2). Counted for every layer, dense ones too: an upper estimate.
+        around_mvtu = 2 + 1 + 2 + 1 + 2
+        total = self.argmax.latency + self.port_format.frame_words + self.port_format.out_beats
         for hw, stage in zip(self.layers, self.stages, strict=True):
             mvtu = stage.mvtu if isinstance(stage, ConvLayer) else stage
-            total += hw.walk_cycles + hw.sf + mvtu.latency + 8
+            total += hw.walk_cycles + hw.sf + mvtu.latency + around_mvtu
         return total
 
     def elaborate(self, platform) -> Module:

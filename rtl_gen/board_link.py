@@ -1,40 +1,26 @@
-"""The board side of the UART host link (protocol: :mod:`bnnhw.rtl_gen.link_protocol`).
+"""The board side of the UART host link (protocol: :mod:`bnnhw.link_protocol`).
 
     UART bytes -> [frame FSM: sync, counter, length, payload -> buffer RAM, CRC check]
                -> (CRC good) buffer RAM -> bit gearbox -> accelerator input words
     accelerator result -> [response FSM: sync, counter, status, result bytes, CRC] -> UART
 
 The payload is buffered in a RAM of ``frame_bytes`` bytes and released to the accelerator
-only after its CRC matched, so a corrupted frame is never classified.
+only after its CRC matched, so a corrupted frame is never classified. The checksum is
+``amaranth.lib.crc``'s CRC-16/CCITT-FALSE, the one the host computes with ``binascii``.
 """
 
 from __future__ import annotations
 
-import functools
-import operator
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.crc import catalog
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw import link_protocol as lp
+from bnnhw.port_format import PortFormat
 
-
-def crc16_step(crc, byte):
-    """CRC-16/CCITT-FALSE of one byte, as logic (mirrors ``link_protocol.crc16_byte``).
-
-    The step is linear over GF(2), so each output bit is the XOR of fixed input bits: 16
-    small XORs. (Unrolling the shift-and-xor loop with ``Mux`` instead doubles the
-    expression at every bit and made the link's RTLIL a million lines.)
-    """
-    byte = Cat(byte, Const(0, 8))[:8]  # a narrower value (the 2-bit status) is zero-extended
-    out = []
-    for k in range(16):
-        terms = [crc[i] for i in range(16) if lp.crc16_byte(1 << i, 0) >> k & 1]
-        terms += [byte[j] for j in range(8) if lp.crc16_byte(0, 1 << j) >> k & 1]
-        out.append(functools.reduce(operator.xor, terms))
-    return Cat(*out)
+CRC16 = catalog.CRC16_CCITT_FALSE(data_width=8)  # = link_protocol.crc16
 
 
 class BoardLink(wiring.Component):
@@ -44,7 +30,7 @@ class BoardLink(wiring.Component):
     as bad. ``idle_cycles`` is the line-idle timeout that ends a truncated frame.
     """
 
-    def __init__(self, port_format, *, idle_cycles: int) -> None:
+    def __init__(self, port_format: PortFormat, *, idle_cycles: int) -> None:
         self.fmt = lp.LinkFormat.for_port(port_format)
         self.in_word = port_format.in_word
         self.frame_words = port_format.frame_words
@@ -69,8 +55,7 @@ class BoardLink(wiring.Component):
         wr, rd = buffer.write_port(), buffer.read_port()
 
         counter, status = Signal(8), Signal(2)
-        length_lo = Signal(8)
-        crc, rx_crc_lo = Signal(16, init=lp.CRC_INIT), Signal(8)
+        length_lo, rx_crc_lo = Signal(8), Signal(8)
         addr = Signal(range(n + 1))
         bad = Signal()  # a UART error during this frame
         idle = Signal(range(self.idle_cycles + 1))
@@ -81,9 +66,11 @@ class BoardLink(wiring.Component):
         result_byte = result.word_select(sent, 8)
 
         byte = self.rx.payload
-        # one CRC step circuit, fed the byte of whichever state is checksumming
-        crc_byte, crc_next = Signal(8), Signal(16)
-        m.d.comb += [crc_byte.eq(byte), crc_next.eq(crc16_step(crc, crc_byte))]
+        # one CRC circuit, fed the byte of whichever state is checksumming: ``start``
+        # restarts it, ``valid`` adds the byte; ``crc`` is the CRC of the bytes added so far
+        m.submodules.crc = checksum = CRC16.create()
+        crc, crc_byte = checksum.crc, checksum.data
+        m.d.comb += crc_byte.eq(byte)
         got = Signal()
         m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
         timed_out = idle == self.idle_cycles
@@ -105,7 +92,8 @@ class BoardLink(wiring.Component):
 
         def receive(next_state, *updates):
             with m.If(got):
-                m.d.sync += [crc.eq(crc_next), *updates]
+                m.d.comb += checksum.valid.eq(1)
+                m.d.sync += updates
                 m.next = next_state
             with m.Elif(timed_out):
                 m.d.sync += status.eq(lp.TRUNCATED)
@@ -119,7 +107,8 @@ class BoardLink(wiring.Component):
 
         with m.FSM():
             with m.State("HUNT"), m.If(got & (byte == lp.REQUEST_SYNC)):
-                m.d.sync += [crc.eq(lp.CRC_INIT), bad.eq(self.rx_error), counter.eq(0)]
+                m.d.comb += checksum.start.eq(1)
+                m.d.sync += [bad.eq(self.rx_error), counter.eq(0)]
                 m.next = "COUNTER"
             with m.State("COUNTER"):
                 receive("LEN_LO", counter.eq(byte))
@@ -176,15 +165,16 @@ class BoardLink(wiring.Component):
             with m.State("WAIT"), m.If(self.acc_o.valid):  # taken once the reply is sent
                 m.next = "REPLY_SYNC"
             with m.State("REPLY_SYNC"), m.If(send(lp.RESPONSE_SYNC, "REPLY_COUNTER")):
-                m.d.sync += [crc.eq(lp.CRC_INIT), sent.eq(0)]
+                m.d.comb += checksum.start.eq(1)
+                m.d.sync += sent.eq(0)
             with m.State("REPLY_COUNTER"):
                 m.d.comb += crc_byte.eq(counter)
                 with m.If(send(counter, "REPLY_STATUS")):
-                    m.d.sync += crc.eq(crc_next)
+                    m.d.comb += checksum.valid.eq(1)
             with m.State("REPLY_STATUS"):
                 m.d.comb += crc_byte.eq(status)
                 with m.If(send(status, "REPLY_STATUS")):
-                    m.d.sync += crc.eq(crc_next)
+                    m.d.comb += checksum.valid.eq(1)
                     with m.If(status == lp.OK):
                         m.next = "REPLY_RESULT"
                     with m.Else():
@@ -192,7 +182,8 @@ class BoardLink(wiring.Component):
             with m.State("REPLY_RESULT"):
                 m.d.comb += crc_byte.eq(result_byte)
                 with m.If(send(result_byte, "REPLY_RESULT")):
-                    m.d.sync += [crc.eq(crc_next), sent.eq(sent + 1)]
+                    m.d.comb += checksum.valid.eq(1)
+                    m.d.sync += sent.eq(sent + 1)
                     with m.If(sent == fmt.result_bytes - 1):
                         m.d.comb += self.acc_o.ready.eq(1)  # the result is out: release it
                         m.next = "REPLY_CRC_LO"

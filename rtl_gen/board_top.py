@@ -13,7 +13,7 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from bnnhw.rtl_gen import link_protocol as lp
+from bnnhw import link_protocol as lp
 from bnnhw.rtl_gen.board_link import BoardLink
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.uart import UARTRx, UARTTx, baud_divisor

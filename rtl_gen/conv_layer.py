@@ -25,6 +25,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnnhw.ir import Window
+from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
 from bnnhw.rtl_gen.binary_pool import BinaryPool
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW
@@ -52,7 +53,7 @@ class ConvLayer(wiring.Component):
         self,
         hw: LayerHW,
         *,
-        register_every: int = 2,
+        register_every: int = DEFAULT_REGISTER_EVERY,
         run_ahead: bool = True,
         interval: int | None = None,
     ) -> None:
@@ -97,16 +98,20 @@ class ConvLayer(wiring.Component):
         m = Module()
         m.submodules.window = self.window
         if self.fifo_depth:
-            m.submodules.pixels = pixels = _StreamFIFO(self.hw.stream_word, self.fifo_depth)
-            wiring.connect(m, wiring.flipped(self.i), pixels.i)
-            wiring.connect(m, pixels.o, self.window.i)
+            m.submodules.pixels = pixels = fifo.SyncFIFOBuffered(
+                width=self.hw.stream_word, depth=self.fifo_depth
+            )
+            wiring.connect(m, wiring.flipped(self.i), pixels.w_stream)
+            wiring.connect(m, pixels.r_stream, self.window.i)
         else:
             wiring.connect(m, wiring.flipped(self.i), self.window.i)
         upstream = self.window.o
         if self.window_depth:
-            m.submodules.windows = windows = _StreamFIFO(len(upstream.payload), self.window_depth)
-            wiring.connect(m, upstream, windows.i)
-            upstream = windows.o
+            m.submodules.windows = windows = fifo.SyncFIFOBuffered(
+                width=len(upstream.payload), depth=self.window_depth
+            )
+            wiring.connect(m, upstream, windows.w_stream)
+            upstream = windows.r_stream
         split = converter(len(upstream.payload), self.hw.simd * self.hw.in_bits)
         if split is not None:
             m.submodules.split = split
@@ -120,25 +125,4 @@ class ConvLayer(wiring.Component):
             wiring.connect(m, upstream, self.pool.i)
             upstream = self.pool.o
         wiring.connect(m, upstream, wiring.flipped(self.o))
-        return m
-
-
-class _StreamFIFO(wiring.Component):
-    """``lib.fifo.SyncFIFOBuffered`` behind stream ports."""
-
-    def __init__(self, width: int, depth: int) -> None:
-        self.width, self.depth = width, depth
-        super().__init__({"i": In(stream.Signature(width)), "o": Out(stream.Signature(width))})
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.fifo = buf = fifo.SyncFIFOBuffered(width=self.width, depth=self.depth)
-        m.d.comb += [
-            buf.w_data.eq(self.i.payload),
-            buf.w_en.eq(self.i.valid),
-            self.i.ready.eq(buf.w_rdy),
-            self.o.payload.eq(buf.r_data),
-            self.o.valid.eq(buf.r_rdy),
-            buf.r_en.eq(self.o.ready),
-        ]
         return m

@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 
-from bnnhw.ir import Layer, Window
+from bnnhw.ir import Layer
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -24,33 +25,47 @@ def signed_width(lo: int, hi: int) -> int:
     return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
 
 
+def _from_layer(attr: str, doc: str = "") -> property:
+    """A read-only LayerHW attribute that is the IR layer's own (one definition)."""
+    return property(lambda self: getattr(self.layer, attr), doc=doc or f"``Layer.{attr}``")
+
+
 @dataclass(frozen=True)
 class LayerHW:
-    name: str
-    neurons: int
-    fan_in: int
-    pe: int
-    simd: int
-    in_bits: int
-    in_signed: bool
-    is_output: bool
+    """An IR layer's MVTU data: direction-normalised rows and hardware thresholds.
+
+    Shape, folding and geometry (neurons, PE, NF, positions, cycles, window, ...) are the
+    IR layer's own: read from ``layer``, not recomputed here.
+    """
+
+    layer: Layer  # the folded IR layer (a shallow copy: its folding as it was)
     rows: np.ndarray  # uint8 (neurons, fan_in), direction-normalised
     thresholds: np.ndarray | None  # int64 (neurons,): matches (1-bit) or acc (n-bit) >= T
     score_mul: np.ndarray | None  # int64 (neurons,), output layer
     score_add: np.ndarray | None
-    window: Window | None = None  # a convolution's window over its input map
-    pool: Window | None = None  # max-pool over the output map
     pool_and: tuple[bool, ...] | None = None  # per channel: pool with AND, not OR
-    stream_bits: int = 0  # bits of one element on the incoming stream (0: in_bits)
+
+    name = _from_layer("name")
+    neurons = _from_layer("neurons")
+    fan_in = _from_layer("fan_in")
+    pe = _from_layer("pe")
+    simd = _from_layer("simd")
+    is_output = _from_layer("is_output")
+    window = _from_layer("window", "a convolution's window over its input map")
+    pool = _from_layer("pool", "max-pool over the output map")
+    ternary = _from_layer("ternary")
+    in_bits = _from_layer("code_bits", "bits of one code into the product (2: ternary)")
+    element_bits = _from_layer("in_bits", "bits of one element on the input stream")
+    positions = _from_layer("positions")
+    nf = _from_layer("nf")
+    sf = _from_layer("sf")
+    cycles = _from_layer("product_cycles", "cycles of one matrix-vector product: NF x SF")
+    frame_cycles = _from_layer("cycles", "compute cycles per frame")
+    walk_cycles = _from_layer("steady_cycles", "steady-state cycles per frame (walks included)")
 
     @property
-    def element_bits(self) -> int:
-        """Bits of one element of the layer's input stream (before any ternary mapping)."""
-        return self.stream_bits or self.in_bits
-
-    @property
-    def ternary(self) -> bool:
-        return self.element_bits == 1 and self.in_bits == 2
+    def in_signed(self) -> bool:
+        return self.layer.in_range[0] < 0
 
     @property
     def stream_word(self) -> int:
@@ -62,39 +77,7 @@ class LayerHW:
     @property
     def frame_bits(self) -> int:
         """Bits of one input frame on the layer's input stream."""
-        size = self.window.in_size if self.window is not None else self.fan_in
-        return size * self.element_bits
-
-    @property
-    def positions(self) -> int:
-        return self.window.positions if self.window is not None else 1
-
-    @property
-    def frame_cycles(self) -> int:
-        """Compute cycles per frame: one matrix-vector product per window position."""
-        return self.positions * self.cycles
-
-    @property
-    def walk_cycles(self) -> int:
-        """Steady-state cycles per frame: compute, or the window and pool walks if slower."""
-        walks = [self.frame_cycles]
-        if self.window is not None:
-            walks.append(self.window.padded_height * self.window.padded_width)
-        if self.pool is not None:
-            walks.append(self.pool.height * self.pool.width)
-        return max(walks)
-
-    @property
-    def nf(self) -> int:
-        return self.neurons // self.pe
-
-    @property
-    def sf(self) -> int:
-        return self.fan_in // self.simd
-
-    @property
-    def cycles(self) -> int:
-        return self.nf * self.sf
+        return self.layer.in_size * self.element_bits
 
     @property
     def in_width(self) -> int:
@@ -140,7 +123,6 @@ def layer_hw(layer: Layer) -> LayerHW:
     """Map a folded IR layer with its PE/SIMD onto MVTU parameters."""
     if not layer.folded or layer.pe is None or layer.simd is None:
         raise ValueError(f"layer {layer.name!r} needs integer thresholds and a folding")
-    lo, _ = layer.in_range
     ternary = layer.ternary
     rows = layer.weights.astype(np.uint8)
     thresholds = score_mul = score_add = None
@@ -159,20 +141,10 @@ def layer_hw(layer: Layer) -> LayerHW:
             t = np.clip(t, -np.max(np.abs(lo_acc)) - 1, np.max(np.abs(hi_acc)) + 1)
         thresholds = t
     return LayerHW(
-        name=layer.name,
-        neurons=layer.neurons,
-        fan_in=layer.fan_in,
-        pe=layer.pe,
-        simd=layer.simd,
-        in_bits=2 if ternary else layer.in_bits,
-        in_signed=lo < 0,
-        is_output=layer.is_output,
+        layer=copy.copy(layer),
         rows=rows,
         thresholds=thresholds,
         score_mul=score_mul,
         score_add=score_add,
-        window=layer.window,
-        pool=layer.pool,
         pool_and=None if layer.pool_and is None else tuple(bool(b) for b in layer.pool_and),
-        stream_bits=1 if ternary else 0,
     )

@@ -23,7 +23,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bnnhw.rtl_gen.adder_tree import adder_tree, delay, tree_stages
+from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
+from bnnhw.rtl_gen.adder_tree import adder_tree, delay, tree_stages, xnor_popcount
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 
@@ -31,7 +32,7 @@ from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 class MVTU(wiring.Component):
     """One layer. ``register_every``: adder-tree levels between pipeline registers."""
 
-    def __init__(self, hw: LayerHW, *, register_every: int = 2) -> None:
+    def __init__(self, hw: LayerHW, *, register_every: int = DEFAULT_REGISTER_EVERY) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.fan_in % hw.simd:
             problem = (
@@ -94,12 +95,16 @@ class MVTU(wiring.Component):
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
             width=len(self.o.payload), depth=depth
         )
-        in_flight = Signal(range(depth + 1))
+        # frames that may still start: one is taken at a start, given back when the
+        # consumer reads a frame's output (started - read = in flight + in the FIFO)
+        credits = Signal(range(depth + 1), init=depth)
+        taken = Signal()
         push = Signal()
         m.d.comb += [
             self.o.payload.eq(out_fifo.r_data),
             self.o.valid.eq(out_fifo.r_rdy),
             out_fifo.r_en.eq(self.o.ready),
+            taken.eq(self.o.ready & out_fifo.r_rdy),
         ]
 
         # -- issue: one (nf, sf) word per cycle while busy -----------------------------------
@@ -109,7 +114,7 @@ class MVTU(wiring.Component):
         last_word = busy & (sf == sf_n - 1) & (nf == nf_n - 1)
         next_bank = Mux(last_word, ~r_bank, r_bank)
         next_full = full.bit_select(next_bank, 1) | (w_done & (w_bank == next_bank))
-        start = (~busy | last_word) & next_full & ((out_fifo.level + in_flight) < depth)
+        start = (~busy | last_word) & next_full & (credits != 0)
         with m.If(start):
             m.d.sync += [busy.eq(1), nf.eq(0), sf.eq(0), rom_addr.eq(0)]
         with m.Elif(busy):
@@ -123,10 +128,10 @@ class MVTU(wiring.Component):
         set_bits = Mux(w_done, Const(1, 2) << w_bank, 0)
         clear_bits = Mux(last_word, Const(1, 2) << r_bank, 0)
         m.d.sync += full.eq((full | set_bits) & ~clear_bits)
-        with m.If(start & ~push):
-            m.d.sync += in_flight.eq(in_flight + 1)
-        with m.Elif(push & ~start):
-            m.d.sync += in_flight.eq(in_flight - 1)
+        with m.If(start & ~taken):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(taken & ~start):
+            m.d.sync += credits.eq(credits + 1)
 
         m.submodules.weights = weights = memory.Memory(
             shape=unsigned(pe * simd), depth=nf_n * sf_n, init=hw.weight_words()
@@ -143,12 +148,12 @@ class MVTU(wiring.Component):
         for p in range(pe):
             w, x = w_rd.data[p * simd : (p + 1) * simd], rd.data
             if bits == 1:
-                terms = [~(x[i] ^ w[i]) for i in range(simd)]
+                total, stages = xnor_popcount(m, x, w, self.register_every, f"pe{p}")
             else:
                 codes = [x[i * bits : (i + 1) * bits] for i in range(simd)]
                 codes = [c.as_signed() if hw.in_signed else c.as_unsigned() for c in codes]
                 terms = [Mux(w[i], c, -c) for i, c in enumerate(codes)]
-            total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
+                total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
             sums.append(total)
         v2, first2, last2, nf2 = (
             delay(m, s, stages, n)

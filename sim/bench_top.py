@@ -99,7 +99,7 @@ class Bench:
         self.dut = dut
         self.vectors: Vectors = load_vectors(os.environ["BNNHW_VECTORS"])
         self.header = self.vectors.header
-        self.taps = _taps(dut, len(self.header["layers"]))
+        self.taps = _taps(dut, len(self.header.layers))
         self.seed = int(os.environ.get("BNNHW_SEED", "0") or 0)
         default = Path(os.environ["BNNHW_VECTORS"]).with_suffix(".result.json")
         self.result_path = Path(os.environ.get("BNNHW_RESULT") or default)
@@ -110,9 +110,9 @@ class Bench:
 
     def cycle_limit(self, frames: int, in_gap: float, out_gap: float) -> int:
         h = self.header
-        per_frame = h["initiation_interval"] + h["interface"]["frame_words"]
+        per_frame = h.initiation_interval + h.port_format.frame_words
         slow = (1 - min(in_gap, 0.99)) * (1 - min(out_gap, 0.99))
-        return int((4 * h["latency_cycles"] + 200 + 2 * frames * per_frame) / slow)
+        return int((4 * h.latency_cycles + 200 + 2 * frames * per_frame) / slow)
 
     async def start(self) -> None:
         """Clock, idle stream ports, and a synchronous reset held over 3 rising edges."""
@@ -134,8 +134,7 @@ class Bench:
         dut, taps = self.dut, self.taps
         limit = self.cycle_limit(len(run.order), in_gap, out_gap)
         holding, valid_now = False, 0
-        io = self.header["interface"]
-        out_beats, beat_bits = io.get("out_beats", 1), io.get("out_beat_bits", io["out_word"])
+        fmt = self.vectors.port_format
         beats: list[int] = []
         while len(run.outputs) < len(run.order):
             await FallingEdge(dut.clk)
@@ -155,8 +154,9 @@ class Bench:
                 run.first_in = run.first_in or run.cycles
             if ready and _bit(dut.o__valid):
                 beats.append(_int(dut.o__payload))
-                if len(beats) == out_beats:  # a result may leave in several beats
-                    run.outputs.append(sum(b << (i * beat_bits) for i, b in enumerate(beats)))
+                if len(beats) == fmt.out_beats:  # a result may leave in several beats
+                    # -1 (X/Z) if any beat held X or Z bits, as one-beat results always were
+                    run.outputs.append(-1 if min(beats) < 0 else fmt.join_beats(beats))
                     run.out_cycles.append(run.cycles)
                     run.out_times.append(float(get_sim_time("ns")))
                     beats = []
@@ -228,7 +228,7 @@ async def test_reset_mid_frame(dut) -> None:
     rng = random.Random(bench.seed + 1)
     in_gap, out_gap = _env_float("BNNHW_IN_GAP"), _env_float("BNNHW_OUT_GAP")
     await bench.start()
-    n, words = bench.vectors.frames, bench.header["interface"]["frame_words"]
+    n, words = bench.vectors.frames, bench.vectors.port_format.frame_words
     before = list(range(min(n, 6)))
     choices = [k for k in range(1, len(before) * words) if words == 1 or k % words]
     stop = rng.choice(choices or [1])

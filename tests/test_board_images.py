@@ -1,82 +1,97 @@
-"""PNG inputs for `bnnhw run`: the zlib-only reader, resizing, and the CLI on a golden board."""
+"""PNG inputs for `bnnhw run`: reading (Pillow), resizing, and the CLI on a golden board.
+
+The test images are written by Pillow's encoder and checked against pixel values worked out
+by hand, so the reader is never its own oracle.
+"""
 
 from __future__ import annotations
 
-import struct
-import zlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bnnhw import golden
 from bnnhw.boards.images import png_frames, read_png, resize
 from bnnhw.boards.link import GoldenBoard
 from bnnhw.build import compile_model
-from bnnhw.errors import InputError
+from bnnhw.errors import BnnhwError, InputError
 
 from conftest import ROOT
 
+# a 2x3 image per mode, one (row of) pixel tuple(s) per row
+PIXELS = {
+    "L": [[0, 128, 255], [7, 64, 200]],
+    "LA": [[(0, 255), (128, 0), (255, 17)], [(7, 1), (64, 2), (200, 3)]],
+    "RGB": [[(255, 0, 0), (0, 255, 0), (0, 0, 255)], [(1, 2, 3), (10, 20, 30), (99, 98, 97)]],
+    "RGBA": [[(255, 0, 0, 255), (0, 255, 0, 0), (0, 0, 255, 128)], [(1, 2, 3, 4)] * 3],
+}
 
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
 
-
-def write_png(path, pixels: np.ndarray, colour: int, filters=(0,), depth=8, interlace=0):
-    """A PNG written the long way: every row with one of ``filters`` (cycled)."""
-    h, w = pixels.shape[:2]
-    rows = pixels.reshape(h, -1).astype(np.int64)
-    bpp = rows.shape[1] // w
-    raw, prev = bytearray(), np.zeros(rows.shape[1], dtype=np.int64)
+def write_png(path, mode: str, rows, **save) -> Path:
+    """A PNG written by Pillow from pixel tuples (rows of them)."""
+    image = Image.new(mode, (len(rows[0]), len(rows)))
     for y, row in enumerate(rows):
-        kind = filters[y % len(filters)]
-        out = []
-        for x, v in enumerate(row):
-            a = row[x - bpp] if x >= bpp else 0
-            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
-            pred = [0, a, b, (a + b) // 2, _paeth(a, b, c)][kind]
-            out.append((v - pred) & 0xFF)
-        raw += bytes([kind, *out])
-        prev = row
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(raw)))
-        + chunk(b"IEND", b"")
-    )
+        for x, value in enumerate(row):
+            image.putpixel((x, y), value)
+    image.save(path, format="PNG", **save)
     return path
 
 
-@pytest.mark.parametrize(("colour", "channels"), [(0, 1), (2, 3), (4, 2), (6, 4)])
-def test_png_reader_undoes_every_filter(tmp_path, colour, channels):
-    rng = np.random.default_rng(colour)
-    pixels = rng.integers(0, 256, (7, 9, channels), dtype=np.uint8)
-    path = write_png(tmp_path / "x.png", pixels, colour, filters=(0, 1, 2, 3, 4))
-    assert np.array_equal(read_png(path), pixels)
+@pytest.mark.parametrize("mode", list(PIXELS))
+def test_png_reader_gives_the_written_samples(tmp_path, mode):
+    rows = PIXELS[mode]
+    expected = np.array(rows, dtype=np.uint8).reshape(2, 3, -1)
+    assert np.array_equal(read_png(write_png(tmp_path / "x.png", mode, rows)), expected)
+    # Pillow's smallest file (other row filters and compression) decodes the same
+    smallest = write_png(tmp_path / "o.png", mode, rows, optimize=True, compress_level=9)
+    assert np.array_equal(read_png(smallest), expected)
+
+
+def test_png_reader_expands_palette_and_1_bit_images(tmp_path):
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([10, 20, 30, 200, 150, 100])
+    palette.putpixel((0, 0), 1)
+    palette.putpixel((1, 0), 0)
+    palette.save(tmp_path / "p.png")
+    assert read_png(tmp_path / "p.png").tolist() == [[[200, 150, 100], [10, 20, 30]]]
+    bits = write_png(tmp_path / "b.png", "1", [[0, 1, 1], [1, 0, 0]])
+    assert read_png(bits)[..., 0].tolist() == [[0, 255, 255], [255, 0, 0]]
+
+
+def test_png_gray_is_the_luma_with_alpha_on_black(tmp_path):
+    path = write_png(tmp_path / "c.png", "RGBA", [[(200, 100, 50, 255), (200, 100, 50, 51)]])
+    luma = 0.299 * 200 + 0.587 * 100 + 0.114 * 50  # 124.2
+    x = png_frames([path], (1, 1, 2))
+    assert np.allclose(x[0, 0, 0], [luma / 255, luma / 5 / 255], atol=1e-6)
 
 
 def test_png_reader_refuses_what_it_cannot_read(tmp_path):
-    pixels = np.zeros((4, 4, 1), dtype=np.uint8)
+    deep = Image.new("I;16", (4, 4))
+    deep.save(tmp_path / "deep.png")
     with pytest.raises(InputError, match="16-bit grayscale PNG"):
-        read_png(write_png(tmp_path / "deep.png", pixels, 0, depth=16))
-    with pytest.raises(InputError, match="palette PNG"):
-        read_png(write_png(tmp_path / "pal.png", pixels, 3))
-    with pytest.raises(InputError, match="interlaced"):
-        read_png(write_png(tmp_path / "adam7.png", pixels, 0, interlace=1))
+        read_png(tmp_path / "deep.png")
     (tmp_path / "x.png").write_bytes(b"GIF89a....")
     with pytest.raises(InputError, match="not a PNG"):
         read_png(tmp_path / "x.png")
-    good = write_png(tmp_path / "cut.png", pixels, 0).read_bytes()
-    (tmp_path / "cut.png").write_bytes(good[:40])
-    with pytest.raises(InputError, match=r"truncated|corrupt"):
-        read_png(tmp_path / "cut.png")
+    with pytest.raises(InputError, match="no such file"):
+        read_png(tmp_path / "missing.png")
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3)).tolist()
+    good = write_png(tmp_path / "cut.png", "RGB", [list(map(tuple, row)) for row in noise])
+    data = good.read_bytes()
+    for size in (40, len(data) // 2):
+        good.write_bytes(data[:size])
+        with pytest.raises(InputError, match="truncated or corrupt"):
+            read_png(good)
+
+
+def test_png_reader_names_pillow_when_it_is_missing(tmp_path, monkeypatch):
+    path = write_png(tmp_path / "x.png", "L", PIXELS["L"])
+    monkeypatch.setitem(sys.modules, "PIL", None)  # `from PIL import Image` now fails
+    with pytest.raises(BnnhwError, match="pip install pillow"):
+        read_png(path)
 
 
 def test_resize_averages_areas():
@@ -93,7 +108,8 @@ def test_png_frames_match_the_training_scale(tmp_path):
     frame = rng.integers(0, 17, (8, 8)) * 255 // 16
     big = np.repeat(np.repeat(frame, 2, 0), 2, 1).astype(np.uint8)
     rgb = np.stack([big] * 3, axis=-1)
-    x = png_frames([write_png(tmp_path / "d.png", rgb, 2)], (1, 8, 8))
+    Image.fromarray(rgb).save(tmp_path / "d.png")
+    x = png_frames([tmp_path / "d.png"], (1, 8, 8))
     assert x.shape == (1, 1, 8, 8) and x.dtype == np.float32
     assert np.allclose(x[0, 0], frame / 255, atol=1e-6)
     inverted = png_frames([tmp_path / "d.png"], (1, 8, 8), invert=True)
@@ -113,8 +129,9 @@ def test_cli_run_classifies_png_files(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(5)
     paths = []
     for i in range(3):
-        pixels = rng.integers(0, 256, (24, 24, 1), dtype=np.uint8)
-        paths.append(str(write_png(tmp_path / f"{i}.png", pixels, 0, filters=(i,))))
+        pixels = rng.integers(0, 256, (24, 24), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
     monkeypatch.setattr(serial, "serial_for_url", lambda *a, **k: GoldenBoard(build))
     assert main(["run", str(build.folder), *paths, "--port", "fake"]) == 0
     out = capsys.readouterr().out

@@ -14,6 +14,20 @@ from conftest import ROOT
 
 MODEL = ROOT / "models" / "digits_w1a1_in8_classic.onnx"
 
+# Worked by hand for MODEL (8x8 digits, 8-bit input, layers 64 -> 64 -> 64 -> 64 -> 10) at
+# max_lanes=128. The largest layer, 64 x 64 = 4096 products, over 128 lanes sets the target:
+# 4096 / 128 = 32 cycles. A 64 x 64 layer needs >= 4096 / 32 = 128 lanes: PE 2 x SIMD 64
+# (PE 1 would need SIMD 128 > fan-in), NF 32 x SF 1 = 32 cycles. The 10 x 64 output layer
+# needs >= 640 / 32 = 20 lanes: PE 5 x SIMD 4 (PE 1 or 2 would need SIMD 20 or 10, which do
+# not divide 64), NF 2 x SF 16 = 32 cycles.
+HAND_FOLDING = [(2, 64)] * 3 + [(5, 4)]
+HAND_CYCLES = 32
+# Ports: the first layer takes SIMD 64 x 8 bits = 512-bit words, 64 x 8 bits = one word per
+# frame. The result: class in ceil(log2 10) = 4 bits, then 10 scores; a score is the output
+# accumulator (weights x 1-bit inputs over fan-in 64: -64..64), 7 bits for 64 plus a sign.
+HAND_PORTS = {"in_word": 512, "frame_words": 1, "class_bits": 4, "score_bits": 8}
+HAND_OUT_WORD = 4 + 10 * 8
+
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
@@ -27,11 +41,11 @@ def test_compile_writes_every_step(build):
         assert (folder / "steps" / step / "network.json").is_file()
     report = json.loads((folder / "report.json").read_text())
     layers = report["layers"]
-    assert report["initiation_interval"] == max(layer["cycles_per_frame"] for layer in layers)
-    for layer in layers:
-        assert layer["cycles_per_frame"] == (layer["neurons"] // layer["pe"]) * (
-            layer["fan_in"] // layer["simd"]
-        )
+    assert [(layer["pe"], layer["simd"]) for layer in layers] == HAND_FOLDING
+    assert [layer["cycles_per_frame"] for layer in layers] == [HAND_CYCLES] * 4
+    assert report["initiation_interval"] == HAND_CYCLES
+    assert {key: report["interface"][key] for key in HAND_PORTS} == HAND_PORTS
+    assert report["interface"]["out_word"] == HAND_OUT_WORD
     text = (folder / "report.md").read_text()
     assert "initiation interval" in text and all(layer["name"] in text for layer in layers)
 
@@ -48,8 +62,12 @@ def test_build_folder_reloads_without_recompiling(build):
 
     accelerator = Accelerator(again.net)
     to_verilog(accelerator, "again")  # elaborated: its ports are the ones reported
-    assert again.port_format() == accelerator.port_format
-    assert again.report["interface"]["out_word"] == accelerator.port_format.out_word
+    fmt = again.port_format()
+    assert {key: getattr(fmt, key) for key in HAND_PORTS} == HAND_PORTS
+    assert (len(accelerator.i.payload), len(accelerator.o.payload)) == (
+        HAND_PORTS["in_word"],
+        HAND_OUT_WORD,
+    )
 
 
 def test_compile_refuses_to_overwrite(build, capsys):

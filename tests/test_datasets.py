@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import shutil
 import struct
 from pathlib import Path
 
@@ -150,8 +152,16 @@ def test_default_mnist_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("BNNHW_MNIST", str(tmp_path / "mine"))
     assert datasets.default_mnist_folder() == tmp_path / "mine"
     monkeypatch.delenv("BNNHW_MNIST")
-    shared = Path(datasets.__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
-    assert datasets.default_mnist_folder() == (shared if shared.is_dir() else None)
+    # a project laid out by hand: tmp/project/bnnhw/datasets.py and tmp/shared/data/mnist
+    package = tmp_path / "project" / "bnnhw"
+    package.mkdir(parents=True)
+    shutil.copy(datasets.__file__, package / "datasets.py")
+    spec = importlib.util.spec_from_file_location("moved_datasets", package / "datasets.py")
+    moved = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moved)
+    assert moved.default_mnist_folder() is None  # no shared folder next to the project
+    (tmp_path / "shared" / "data" / "mnist").mkdir(parents=True)
+    assert moved.default_mnist_folder() == tmp_path / "shared" / "data" / "mnist"
 
 
 def test_real_mnist_test_split() -> None:

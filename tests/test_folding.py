@@ -18,20 +18,28 @@ def _net():
     return random_network(np.random.default_rng(0), [784, 64, 32, 10], InputSpec((784,), bits=1))
 
 
-@pytest.mark.parametrize("lanes", [1, 16, 256, 10**6])
+# Worked by hand for fc0 64 x 784, fc1 32 x 64, fc2 10 x 32 (784 = 2^4 x 7^2); the target is
+# ceil(50176 / lanes) cycles, each layer takes the fewest lanes meeting it, then the fewest PEs.
+# 16 lanes: target 3136; fc0 needs 50176 / 3136 = 16 lanes: 1 x 16 (64 x 49 = 3136 cycles);
+#   fc1 (2048) and fc2 (320) meet it on one lane.
+# 256 lanes: target 196; fc0 needs 256 lanes: PE 1, 2, 4, 8 would need SIMD 256, 128, 64, 32,
+#   none divides 784, so 16 x 16 (4 x 49 = 196); fc1 needs 2048 / 196 -> 11, i.e. 16 lanes:
+#   1 x 16 (32 x 4 = 128); fc2 needs 320 / 196 -> 2 lanes: 1 x 2 (10 x 16 = 160).
+# 10**6 lanes: target 1: everything in parallel.
+HAND_FOLDINGS = {
+    1: ([(1, 1), (1, 1), (1, 1)], [50176, 2048, 320]),
+    16: ([(1, 16), (1, 1), (1, 1)], [3136, 2048, 320]),
+    256: ([(16, 16), (1, 16), (1, 2)], [196, 128, 160]),
+    10**6: ([(64, 784), (32, 64), (10, 32)], [1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("lanes", list(HAND_FOLDINGS))
 def test_auto_folding_balances_layers(lanes):
     net = fold_auto(_net(), max_lanes=lanes)
-    largest = max(layer.neurons * layer.fan_in for layer in net.layers)
-    target = max(1, -(-largest // lanes))
-    for layer in net.layers:
-        assert layer.neurons % layer.pe == 0 and layer.fan_in % layer.simd == 0
-        assert layer.cycles <= target
-        # no cheaper folding meets the target: every smaller lane count is too slow
-        for pe in range(1, layer.neurons + 1):
-            for simd in range(1, layer.fan_in + 1):
-                if layer.neurons % pe or layer.fan_in % simd or pe * simd >= layer.pe * layer.simd:
-                    continue
-                assert (layer.neurons // pe) * (layer.fan_in // simd) > target
+    foldings, cycles = HAND_FOLDINGS[lanes]
+    assert [(layer.pe, layer.simd) for layer in net.layers] == foldings
+    assert [layer.cycles for layer in net.layers] == cycles
 
 
 def test_explicit_folding_by_name_and_index(tmp_path):
@@ -76,24 +84,32 @@ def _conv_net(name: str = "cnv_digits_pad_w1a1_in8_classic"):
     return bnnhw.load(ROOT / "models" / f"{name}.onnx")
 
 
-@pytest.mark.parametrize("lanes", [16, 256, 4096])
+# Worked by hand for a 1 x 6 x 6 image -> conv 4 x 3x3 pad 1 (36 positions, fan-in 9,
+# padded walk 8 x 8 = 64 cycles) -> fc0 8 x 144 (its pixels have 4 channels: SIMD must divide
+# 4 or be a multiple of it) -> output 4 x 8. The largest layer is the conv: 36 x 4 x 9 = 1296.
+# 16 lanes: target ceil(1296 / 16) = 81 > 64. conv: 36 x (4/PE) x (9/SIMD) <= 81 needs NF x SF
+#   <= 2: 2 x 9 (72 cycles); fc0: >= 1152 / 81 -> 15 lanes, 1 x 16 (8 x 9 = 72); out: 1 x 1.
+# 256 lanes: ceil(1296 / 256) = 6, but the walk's 64 is the target. conv: NF x SF = 1, 4 x 9
+#   (36); fc0: >= 1152 / 64 = 18 lanes; 1 x 18 and 2 x 9 do not fit 4-channel pixels, the
+#   next are 1 x 24 and 2 x 12: 1 x 24 (8 x 6 = 48); out: 1 x 1 (32).
+HAND_CONV_FOLDINGS = {
+    16: ([(2, 9), (1, 16), (1, 1)], [72, 72, 32]),
+    256: ([(4, 9), (1, 24), (1, 1)], [36, 48, 32]),
+}
+
+
+@pytest.mark.parametrize("lanes", list(HAND_CONV_FOLDINGS))
 def test_auto_folding_of_convolutions_counts_positions_and_window_walks(lanes):
-    net = fold_auto(_conv_net(), max_lanes=lanes)
-    convs = [layer for layer in net.layers if layer.window is not None]
-    assert convs and net.layers[len(convs)].window is None
-    largest = max(la.window.positions if la.window else 1 for la in net.layers)
-    assert largest > 1
-    work = max(
-        (la.window.positions if la.window else 1) * la.neurons * la.fan_in for la in net.layers
+    from conv_networks import ConvSpec, conv_input, random_conv_network
+
+    net = random_conv_network(
+        np.random.default_rng(0), conv_input(1, 6, 6), [ConvSpec(4, (3, 3), pads=(1, 1, 1, 1))]
     )
-    walks = [la.window.padded_height * la.window.padded_width for la in convs]
-    target = max(-(-work // lanes), *walks)
-    for layer in net.layers:
-        positions = layer.window.positions if layer.window else 1
-        assert positions * (layer.neurons // layer.pe) * (layer.fan_in // layer.simd) <= target
-    # the dense layer after the last convolution takes pixels of that layer's channels
-    dense, channels = net.layers[len(convs)], convs[-1].neurons
-    assert channels % dense.simd == 0 or dense.simd % channels == 0
+    assert [layer.name for layer in net.layers] == ["conv0", "fc0", "out"]
+    net = fold_auto(net, max_lanes=lanes)
+    foldings, cycles = HAND_CONV_FOLDINGS[lanes]
+    assert [(layer.pe, layer.simd) for layer in net.layers] == foldings
+    assert [layer.cycles for layer in net.layers] == cycles
 
 
 def test_explicit_simd_must_fit_the_pixels_after_a_convolution():

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from bnnhw.errors import InputError
-from bnnhw.ir import ElementwiseOp, InputSpec, Layer, Network, load_network, save_network
+from bnnhw.ir import (
+    ElementwiseOp,
+    InputSpec,
+    Layer,
+    Network,
+    Window,
+    load_network,
+    save_network,
+)
 
 
 def _network(rng: np.random.Generator) -> Network:
@@ -17,19 +27,36 @@ def _network(rng: np.random.Generator) -> Network:
         scale=2.0**-7,
         preprocess=[ElementwiseOp("mul", {"c": np.float32([0.1])}, "pre_mul")],
     )
-    hidden = Layer(
-        name="fc0",
-        weights=rng.integers(0, 2, (5, 16), dtype=np.uint8),
+    conv = Layer(
+        name="conv0",
+        weights=rng.integers(0, 2, (2, 9), dtype=np.uint8),
         in_bits=8,
         in_range=(-128, 127),
-        thresholds=rng.integers(-100, 100, 5),
+        thresholds=rng.integers(-100, 100, 2),
+        directions=np.array([1, -1], np.int8),
+        pe=2,
+        simd=3,
+        window=Window(1, 4, 4, (3, 3), pads=(1, 1, 1, 1)),
+        pool=Window(2, 4, 4, (2, 2), (2, 2)),
+        pool_and=np.array([False, True]),
+    )
+    hidden = Layer(
+        name="fc0",
+        weights=rng.integers(0, 2, (5, 8), dtype=np.uint8),
+        thresholds=rng.integers(-8, 8, 5),
         directions=np.array([1, -1, 1, 1, -1], np.int8),
+        pe=5,
+        simd=2,
     )
     unfolded = Layer(
         name="fc1",
         weights=rng.integers(0, 2, (3, 5), dtype=np.uint8),
         is_output=True,
         acc_scale=np.float32([0.5, 0.5, 0.5]),
+        score_mul=np.int64([1, 2, 1]),
+        score_add=np.int64([0, -3, 4]),
+        out_scale=np.float64([0.25, 0.125, 0.25]),
+        out_bias=np.float64([0.0, 1.5, -2.0]),
         post_ops=[
             ElementwiseOp(
                 "batchnorm",
@@ -44,35 +71,28 @@ def _network(rng: np.random.Generator) -> Network:
             )
         ],
     )
-    return Network("demo", spec, [hidden, unfolded], source="demo.onnx")
+    return Network("demo", spec, [conv, hidden, unfolded], source="demo.onnx")
 
 
-def _assert_same(a: Network, b: Network) -> None:
-    assert (a.name, a.source, a.input.shape, a.input.bits) == (
-        b.name,
-        b.source,
-        b.input.shape,
-        b.input.bits,
-    )
-    assert a.input.scale == b.input.scale
-    for op_a, op_b in zip(a.input.preprocess, b.input.preprocess, strict=True):
-        assert (op_a.kind, op_a.source) == (op_b.kind, op_b.source)
-    for la, lb in zip(a.layers, b.layers, strict=True):
-        assert (la.name, la.in_bits, tuple(la.in_range), la.is_output) == (
-            lb.name,
-            lb.in_bits,
-            tuple(lb.in_range),
-            lb.is_output,
-        )
-        for key in ("weights", "thresholds", "directions", "acc_scale", "out_scale", "out_bias"):
-            va, vb = getattr(la, key), getattr(lb, key)
-            assert (va is None) == (vb is None), key
-            if va is not None:
-                assert va.dtype == vb.dtype and np.array_equal(va, vb), key
-        for op_a, op_b in zip(la.post_ops, lb.post_ops, strict=True):
-            assert op_a.kind == op_b.kind and op_a.params.keys() == op_b.params.keys()
-            for k in op_a.params:
-                assert np.array_equal(op_a.params[k], op_b.params[k]), k
+def _assert_same(a, b, where: str = "network") -> None:
+    """Every field of every IR dataclass is equal: arrays in dtype and value, windows too."""
+    if dataclasses.is_dataclass(a):
+        assert type(a) is type(b), where
+        for f in dataclasses.fields(a):
+            _assert_same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, np.ndarray | np.generic):
+        assert isinstance(b, np.ndarray | np.generic), where
+        assert a.dtype == b.dtype and np.array_equal(a, b), where
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}[{key!r}]")
+    else:
+        assert type(a) is type(b) and a == b, (where, a, b)
 
 
 def test_round_trip_is_lossless(tmp_path):
@@ -106,6 +126,6 @@ def test_missing_and_damaged_ir(tmp_path):
 
 def test_validate_names_the_layer():
     net = _network(np.random.default_rng(3))
-    net.layers[1].weights = net.layers[1].weights[:, :4]
+    net.layers[2].weights = net.layers[2].weights[:, :4]
     with pytest.raises(ValueError, match="fc1"):
         net.validate()

@@ -7,10 +7,10 @@ import pytest
 
 from bnnhw import golden
 from bnnhw.ir import InputSpec
+from bnnhw.port_format import PortFormat, pack_fields, unpack_fields
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.layer_params import layer_hw
 from bnnhw.rtl_gen.mvtu import MVTU
-from bnnhw.rtl_gen.port_format import PortFormat
 from bnnhw.rtl_gen.width import Downsizer, Upsizer, converter
 from bnnhw.sim.amaranth_streams import run_streams
 
@@ -49,7 +49,7 @@ def test_argmax_picks_lowest_index_on_ties(with_scores):
     scores = rng.integers(-4, 4, (40, 7))  # small range: many ties
     scores[0] = 3  # all equal
     fmt = PortFormat(1, 1, 1, 7, 3, 5, with_scores)
-    words = [sum((int(s) & 31) << (5 * c) for c, s in enumerate(row)) for row in scores]
+    words = [pack_fields(row.tolist(), 5) for row in scores]
     run = run_streams(Argmax(7, 5, with_scores=with_scores), words, 40, in_gap=0.3, out_gap=0.3)
     results = [fmt.unpack_result(w) for w in run.outputs]
     assert [r[0] for r in results] == np.argmax(scores, axis=1).tolist()
@@ -69,11 +69,10 @@ def _layer_case(bits: int, is_output: bool, pe: int, simd: int, per_class: bool 
 
 
 def _decode(hw, dut, word: int) -> list[int]:
+    """An MVTU output word -> its neurons' bits, or (output layer) signed scores."""
     if not hw.is_output:
-        return [(word >> j) & 1 for j in range(hw.neurons)]
-    w = dut.score_shape.width
-    raw = [(word >> (j * w)) & ((1 << w) - 1) for j in range(hw.neurons)]
-    return [v - (1 << w) if v >> (w - 1) else v for v in raw]
+        return unpack_fields(word, 1, hw.neurons, signed=False)
+    return unpack_fields(word, dut.score_shape.width, hw.neurons, signed=True)
 
 
 @pytest.mark.parametrize("bits", [1, 4])

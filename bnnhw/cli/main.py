@@ -17,6 +17,7 @@ import numpy as np
 
 from bnnhw.cli import board, verify
 from bnnhw.errors import BnnhwError, InputError
+from bnnhw.passes.folding import DEFAULT_MAX_LANES
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -149,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-lanes",
         type=int,
-        default=256,
-        help="auto folding: XNOR lanes (PE x SIMD) of the largest layer (default 256)",
+        default=DEFAULT_MAX_LANES,
+        help="auto folding: XNOR lanes (PE x SIMD) of the largest layer "
+        f"(default {DEFAULT_MAX_LANES})",
     )
     p.add_argument("--in-word", type=int, help="host input word width in bits")
     p.add_argument(

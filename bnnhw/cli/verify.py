@@ -10,8 +10,15 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bnnhw.errors import InputError
+from bnnhw.passes.folding import DEFAULT_MAX_LANES
+
+if TYPE_CHECKING:
+    from bnnhw.build import Build
+    from bnnhw.sim.runner import SimResult
+    from bnnhw.sim.vectors import Vectors
 
 
 def add_parser(verbs) -> None:
@@ -31,18 +38,20 @@ def add_parser(verbs) -> None:
     p.add_argument("--in-gap", type=float, default=0.1, help="P(idle input cycle), default 0.1")
     p.add_argument("--out-gap", type=float, default=0.1, help="P(o__ready low), default 0.1")
     p.add_argument("--folding", default="auto", help="when compiling: as for bnnhw compile")
-    p.add_argument("--max-lanes", type=int, default=256, help="when compiling: as for compile")
+    p.add_argument(
+        "--max-lanes", type=int, default=DEFAULT_MAX_LANES, help="when compiling: as for compile"
+    )
     p.add_argument("-o", "--output", help="build folder for an .onnx (default: a temporary one)")
     p.set_defaults(func=cmd_verify)
 
 
-def _build(args: argparse.Namespace, folder: Path):
+def _build(args: argparse.Namespace, folder: Path) -> Build:
     from bnnhw.build import compile_model, load_build
 
     model = Path(args.model)
     if model.is_dir():
         print(f"build folder {model}")
-        if args.folding != "auto" or args.max_lanes != 256 or args.output:
+        if args.folding != "auto" or args.max_lanes != DEFAULT_MAX_LANES or args.output:
             print("  (--folding, --max-lanes and -o apply only when compiling an .onnx)")
         return load_build(model)
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "build.json").is_file():
@@ -58,7 +67,7 @@ def _build(args: argparse.Namespace, folder: Path):
     )
 
 
-def _vectors(args: argparse.Namespace, build):
+def _vectors(args: argparse.Namespace, build: Build) -> Vectors:
     from bnnhw import golden
     from bnnhw.cli.files import load_array
     from bnnhw.sim.vectors import make_vectors
@@ -125,7 +134,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _run(args: argparse.Namespace, folder: Path):
+def _run(args: argparse.Namespace, folder: Path) -> SimResult:
     from bnnhw.sim.runner import simulate
 
     build = _build(args, folder)

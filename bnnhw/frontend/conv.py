@@ -8,15 +8,51 @@ float post-ops, and threshold folding decides per channel whether it is an OR or
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
 import numpy as np
 import onnx
 
-from bnnhw.frontend.values import Accumulator, Codes, RawInput, Value
-from bnnhw.ir import ElementwiseOp, Layer, Window
+from bnnhw.frontend.values import Accumulator, Codes, Value
+from bnnhw.ir import ElementwiseOp, InputSpec, Layer, Window
+
+if TYPE_CHECKING:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from bnnhw.errors import ModelError
 
 
-class ConvMixin:
-    """Methods of :class:`~bnnhw.frontend.importer.Importer` for feature maps."""
+class ConvMixin(ABC):
+    """Methods of :class:`~bnnhw.frontend.importer.Importer` for feature maps.
+
+    What they use of the importer is declared here (its walk state and the abstract
+    helpers below), so a class without them cannot be instantiated.
+    """
+
+    layers: list[Layer]  # the layers made so far, in stream order
+    input_spec: InputSpec | None  # the input quantizer, once seen
+    wrapper: ModelWrapper  # the prepared graph, with inferred shapes
+
+    @abstractmethod
+    def fail(self, node: onnx.NodeProto, message: str) -> ModelError:
+        """The error to raise for ``node``, naming it."""
+
+    @abstractmethod
+    def attr(self, node: onnx.NodeProto, name: str, default: object) -> object:
+        """Attribute ``name`` of ``node``, or ``default``."""
+
+    @abstractmethod
+    def const(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        """Input ``index`` of ``node``, which must be a constant."""
+
+    @abstractmethod
+    def require_codes(self, node: onnx.NodeProto, value: Value, verb: str, what: str) -> None:
+        """Refuse a layer input that is not quantized codes."""
+
+    @abstractmethod
+    def per_neuron(self, node: onnx.NodeProto, c: np.ndarray, value: Accumulator) -> np.ndarray:
+        """A constant operand on a layer's output as one value per neuron."""
 
     # -- shared with dense layers ---------------------------------------------------------
     def new_layer(
@@ -74,14 +110,7 @@ class ConvMixin:
 
     # -- ops ------------------------------------------------------------------------------
     def _op_Conv(self, node: onnx.NodeProto, value: Value) -> Value:
-        if isinstance(value, RawInput):
-            raise self.fail(
-                node,
-                "convolves the unquantized input; put a Quant (n-bit) or BipolarQuant on the "
-                "input before the first layer",
-            )
-        if isinstance(value, Accumulator):
-            raise self.fail(node, "follows another layer without a BipolarQuant between")
+        self.require_codes(node, value, "convolves", "layer")
         c, h, w = self.check_map(node, value, "a convolution")
         if self.attr(node, "group", 1) != 1:
             raise self.fail(node, "grouped/depthwise convolution is not supported (group=1)")

@@ -318,16 +318,21 @@ class Importer(ConvMixin):
             layer.post_ops.append(ElementwiseOp("add", {"c": c}, node.name))
         return acc
 
-    def _linear(self, node: onnx.NodeProto, value: Value, weight: np.ndarray) -> Accumulator:
-        """A matrix product with a (neurons, fan_in) weight that must be +-s per neuron."""
+    def require_codes(self, node: onnx.NodeProto, value: Value, verb: str, what: str) -> None:
+        """A layer's input must be quantized codes: not the raw input, not another layer's
+        accumulator."""
         if isinstance(value, RawInput):
             raise self.fail(
                 node,
-                "multiplies the unquantized input; put a Quant (n-bit) or BipolarQuant on the "
+                f"{verb} the unquantized input; put a Quant (n-bit) or BipolarQuant on the "
                 "input before the first layer",
             )
         if isinstance(value, Accumulator):
-            raise self.fail(node, "follows another matrix product without a BipolarQuant between")
+            raise self.fail(node, f"follows another {what} without a BipolarQuant between")
+
+    def _linear(self, node: onnx.NodeProto, value: Value, weight: np.ndarray) -> Accumulator:
+        """A matrix product with a (neurons, fan_in) weight that must be +-s per neuron."""
+        self.require_codes(node, value, "multiplies", "matrix product")
         if len(value.frame) != 1:
             raise self.fail(node, f"receives a frame of shape {value.frame}; flatten it first")
         if weight.ndim != 2 or weight.shape[1] != value.frame[0]:

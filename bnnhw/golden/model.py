@@ -136,8 +136,15 @@ def _map_blocks(fn, n: int) -> list:
 
 def scores(net: Network, x: np.ndarray) -> np.ndarray:
     """Integer scores (N, classes) of the output layer."""
+    return code_scores(net, encode_inputs(net.input, x))
+
+
+def code_scores(net: Network, codes: np.ndarray) -> np.ndarray:
+    """Integer scores (N, classes) of already encoded input codes (N, input size).
+
+    For a host that holds the codes, not the float frames: a board answering a request.
+    """
     layers = _packed_layers(net)
-    codes = encode_inputs(net.input, x)
 
     def run(block: slice) -> np.ndarray:
         value = codes[block]

@@ -95,6 +95,11 @@ class Window:
         return self.out_height * self.out_width
 
     @property
+    def walk_cycles(self) -> int:
+        """Cycles to walk the padded map: its generator takes one position per cycle."""
+        return self.padded_height * self.padded_width
+
+    @property
     def taps(self) -> int:
         return self.kernel[0] * self.kernel[1]
 
@@ -151,7 +156,8 @@ class InputSpec:
 
 @dataclass
 class Layer:
-    """One fully connected binary layer.
+    """One binary layer: a matrix product over a dense input or, with a ``window``, over
+    each position of a convolution's sliding window, then an optional max-pool.
 
     The importer fills ``weights``, ``acc_scale`` and ``post_ops`` (the graph's float math
     between the matrix product and the sign or the output); the passes turn them into
@@ -207,11 +213,48 @@ class Layer:
         return c * h * w
 
     @property
-    def cycles(self) -> int:
-        """Clock cycles per frame with this folding: (neurons / PE) * (fan_in / SIMD)."""
+    def code_bits(self) -> int:
+        """Bits of one input code into the matrix product: 2 (-1/0/+1) if ternary."""
+        return 2 if self.ternary else self.in_bits
+
+    def cycles_at(self, pe: int, simd: int) -> int:
+        """Compute cycles per frame at a folding: positions * (neurons / PE) * (fan_in / SIMD)."""
+        return self.positions * (self.neurons // pe) * (self.fan_in // simd)
+
+    def _folding(self) -> tuple[int, int]:
         if self.pe is None or self.simd is None:
             raise ValueError(f"layer {self.name!r} has no folding yet")
-        return self.positions * (self.neurons // self.pe) * (self.fan_in // self.simd)
+        return self.pe, self.simd
+
+    @property
+    def nf(self) -> int:
+        """Neuron fold: passes of the PEs over the neurons, per matrix-vector product."""
+        return self.neurons // self._folding()[0]
+
+    @property
+    def sf(self) -> int:
+        """Synapse fold: SIMD words per input vector."""
+        return self.fan_in // self._folding()[1]
+
+    @property
+    def product_cycles(self) -> int:
+        """Cycles of one matrix-vector product: NF x SF."""
+        return self.nf * self.sf
+
+    @property
+    def cycles(self) -> int:
+        """Compute cycles per frame with this folding: one product per position."""
+        return self.cycles_at(*self._folding())
+
+    @property
+    def walk_cycles(self) -> int:
+        """Cycles per frame the window and pool walks take, whatever the folding (0: dense)."""
+        return max([0] + [w.walk_cycles for w in (self.window, self.pool) if w is not None])
+
+    @property
+    def steady_cycles(self) -> int:
+        """Cycles per frame in steady state: the compute, or the walks if slower."""
+        return max(self.cycles, self.walk_cycles)
 
     @property
     def neurons(self) -> int:

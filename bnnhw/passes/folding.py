@@ -1,13 +1,15 @@
 """Pass: choose each layer's folding (PE neurons x SIMD inputs per cycle).
 
-A layer takes positions * (neurons / PE) * (fan_in / SIMD) cycles per frame (positions is
-1 for a dense layer, the output pixels of a convolution), and the slowest layer sets the
-throughput of the whole pipeline, so ``auto`` first fixes a target number of cycles (the
-largest layer spread over ``max_lanes`` XNOR lanes) and then gives every layer the fewest
-lanes (PE x SIMD) that meet it. Faster layers would only cost area.
+A layer takes ``Layer.cycles_at(PE, SIMD)`` = positions * (neurons / PE) * (fan_in / SIMD)
+cycles per frame (positions is 1 for a dense layer, the output pixels of a convolution),
+and the slowest layer sets the throughput of the whole pipeline, so ``auto`` first fixes a
+target number of cycles (the largest layer spread over ``max_lanes`` XNOR lanes) and then
+gives every layer the fewest lanes (PE x SIMD) that meet it. Faster layers would only cost
+area.
 
 A convolution's window generator walks its padded map one pixel per cycle and a pool
-walks its map likewise, whatever the folding: those walks are a floor on the target.
+walks its map likewise, whatever the folding (``Layer.walk_cycles``): those walks are a
+floor on the target.
 A dense layer after a convolution receives one pixel per beat, so its SIMD must divide,
 or be a multiple of, the pixel's channels.
 """
@@ -22,21 +24,16 @@ from pathlib import Path
 from bnnhw.errors import InputError
 from bnnhw.ir import Layer, Network
 
-DEFAULT_MAX_LANES = 256
+DEFAULT_MAX_LANES = 256  # auto folding: XNOR lanes (PE x SIMD) of the largest layer
+# Adder-tree levels between pipeline registers. One level (a LUT4 and a short carry chain)
+# per stage: on iCE40 the registers pack into the logic cells of the LUTs they follow, so
+# this costs no cells over every second level, and a 256-lane popcount clocks at ~90 MHz
+# instead of ~60 with 2.5 instead of 3.1 LUT4 per lane (bench/lanes.py).
+DEFAULT_REGISTER_EVERY = 1
 
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def walk_cycles(layer: Layer) -> int:
-    """Cycles per frame the layer's window and pool walks take, whatever its folding."""
-    walks = [0]
-    if layer.window is not None:
-        walks.append(layer.window.padded_height * layer.window.padded_width)
-    if layer.pool is not None:
-        walks.append(layer.pool.height * layer.pool.width)
-    return max(walks)
 
 
 def simd_fits(simd: int, pixel: int | None) -> bool:
@@ -61,8 +58,7 @@ def cheapest_folding(layer: Layer, target_cycles: int, pixel: int | None = None)
         for simd in divisors(layer.fan_in):
             if not simd_fits(simd, pixel):
                 continue
-            cycles = layer.positions * (layer.neurons // pe) * (layer.fan_in // simd)
-            if cycles <= target_cycles:
+            if layer.cycles_at(pe, simd) <= target_cycles:
                 key = (pe * simd, pe)
                 if best is None or key < best[0]:
                     best = (key, pe, simd)
@@ -74,8 +70,8 @@ def cheapest_folding(layer: Layer, target_cycles: int, pixel: int | None = None)
 
 def fold_auto(net: Network, max_lanes: int = DEFAULT_MAX_LANES) -> Network:
     net = copy.deepcopy(net)
-    largest = max(layer.positions * layer.neurons * layer.fan_in for layer in net.layers)
-    target = max(1, math.ceil(largest / max_lanes), *(walk_cycles(la) for la in net.layers))
+    largest = max(layer.cycles_at(1, 1) for layer in net.layers)  # on a single lane
+    target = max(1, math.ceil(largest / max_lanes), *(la.walk_cycles for la in net.layers))
     for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
         layer.pe, layer.simd = cheapest_folding(layer, target, pixel)
     return net

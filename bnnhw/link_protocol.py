@@ -1,8 +1,10 @@
 """The UART host link's framed protocol: pure Python, shared by the host and the test benches.
 
 Every multi-byte field is little-endian. The checksum is CRC-16/CCITT-FALSE (polynomial
-0x1021, initial value 0xFFFF, no reflection, no final xor) over every byte after the sync
-byte; it catches every error burst up to 16 bits long, so any single corrupted byte.
+0x1021, initial value 0xFFFF, no reflection, no final xor; ``CRC16_CCITT_FALSE`` in
+``amaranth.lib.crc.catalog``, which the board uses) over every byte after the sync byte; it
+catches every error burst up to 16 bits long, so any single corrupted byte. It lives
+outside ``bnnhw.rtl_gen`` so the host imports it without Amaranth.
 
 Request (host -> board), ``5 + frame_bytes + 2`` bytes::
 
@@ -36,7 +38,14 @@ error it waits for an idle line, so one bad frame never desynchronises the next 
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bnnhw.port_format import pack_fields
+
+if TYPE_CHECKING:
+    from bnnhw.port_format import PortFormat
 
 REQUEST_SYNC = 0xA5
 RESPONSE_SYNC = 0x5A
@@ -47,23 +56,12 @@ STATUS_NAMES = {
     BAD_LENGTH: "bad length",
     TRUNCATED: "truncated",
 }
-CRC_POLY, CRC_INIT = 0x1021, 0xFFFF
 IDLE_BYTE_TIMES = 64  # the board's idle timeout, in byte times (10 bits each)
 
 
-def crc16_byte(crc: int, byte: int) -> int:
-    """One step of CRC-16/CCITT-FALSE."""
-    crc ^= (byte & 0xFF) << 8
-    for _ in range(8):
-        crc = ((crc << 1) ^ CRC_POLY) if crc & 0x8000 else (crc << 1)
-        crc &= 0xFFFF
-    return crc
-
-
-def crc16(data: bytes, crc: int = CRC_INIT) -> int:
-    for byte in data:
-        crc = crc16_byte(crc, byte)
-    return crc
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE of ``data`` (the standard library's XMODEM CRC, seeded 0xFFFF)."""
+    return binascii.crc_hqx(data, 0xFFFF)
 
 
 class ProtocolError(Exception):
@@ -89,7 +87,7 @@ class LinkFormat:
     out_word: int
 
     @classmethod
-    def for_port(cls, port_format) -> LinkFormat:
+    def for_port(cls, port_format: PortFormat) -> LinkFormat:
         return cls(port_format.frame_words * port_format.in_word, port_format.out_word)
 
     @property
@@ -109,10 +107,7 @@ class LinkFormat:
 
     def frame_payload(self, words: list[int], in_word: int) -> bytes:
         """A frame's input words (from ``PortFormat.pack_frames``) -> payload bytes."""
-        value = 0
-        for index, word in enumerate(words):
-            value |= int(word) << (index * in_word)
-        return value.to_bytes(self.frame_bytes, "little")
+        return pack_fields(words, in_word).to_bytes(self.frame_bytes, "little")
 
     def encode_request(self, counter: int, payload: bytes) -> bytes:
         if len(payload) != self.frame_bytes:

@@ -1,0 +1,66 @@
+"""Every bench script runs: each one's --smoke mode as the README runs it, table printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def _bench(script: str, *args: str) -> list[str]:
+    """The script's stdout lines; fails with its stderr if it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
+def test_golden_bench_covers_dense_and_conv_models():
+    head, *rows = _bench("golden.py")
+    assert head.split()[:2] == ["model", "layers"] and "speed-up" in head
+    assert [row.split()[0] for row in rows] == [
+        "digits_w1a1_in1_classic",
+        "cnv_digits_pad_w1a1_in8_classic",
+    ]
+    assert all(row.endswith("x") for row in rows)
+
+
+@pytest.mark.slow  # an RTL simulator run
+def test_sim_bench_runs_on_icarus():
+    head, row = _bench("sim.py")
+    assert "icaru frames/s" in head and "cycles/frame" in head
+    assert row.split()[0] == "digits_w1a1_in1_classic"
+
+
+def test_boards_bench_prints_a_refusal_without_synthesis(tmp_path):
+    lines = _bench("boards.py", "-o", str(tmp_path))
+    table = [line for line in lines if line.startswith("|")]
+    assert table[0].startswith("| model | board |") and len(table) == 3
+    assert table[2].startswith("| sfc_w1a1_in1_classic | icestick |")
+    assert "kbit of block RAM" in table[2]
+    assert (tmp_path / "boards.md").read_text().splitlines() == table
+
+
+@pytest.mark.slow  # six small syntheses and place-and-routes
+def test_lanes_bench_measures_the_popcount_slope():
+    lines = _bench("lanes.py")
+    rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ")]
+    kinds = [row[0].strip() for row in rows]
+    assert (
+        kinds[:7]
+        == ["design"]
+        + ["MVTU (PE 1, ROM in EBR)"] * 2
+        + ["popcount: xnor_popcount"] * 2
+        + ["popcount: tree of XNOR terms"] * 2
+    )
+    slopes = {row[0].strip(): float(row[1]) for row in rows if len(row) == 2 and "." in row[1]}
+    # the issue's budget for one lane on iCE40 (measured 2.47 between 16 and 32 lanes)
+    assert slopes["popcount: xnor_popcount"] <= 2.5
