@@ -33,7 +33,15 @@ BOARDS = ["icebreaker", "icesugar", "ulx3s-85f", "icestick"]
 SMOKE = ("sfc_w1a1_in1_classic", "icestick")
 
 
-def build_one(model: str, board: str, folder: Path, timeout: float, lanes: int | None) -> dict:
+def build_one(
+    model: str,
+    board: str,
+    folder: Path,
+    timeout: float,
+    lanes: int | None,
+    extra: tuple[str, ...] = (),
+) -> dict:
+    """``bnnhw build`` of one cell (``extra``: more of its options); the row for the table."""
     command = [
         str(Path(sys.executable).parent / "bnnhw"),
         "build",
@@ -46,6 +54,7 @@ def build_one(model: str, board: str, folder: Path, timeout: float, lanes: int |
     ]
     if lanes:
         command += ["--max-lanes", str(lanes)]
+    command += extra
     start = time.perf_counter()
     row = {"model": model, "board": board}
     try:

@@ -12,7 +12,10 @@ the accelerator settings back without touching the ONNX file again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,15 +157,64 @@ def compile_model(
         raise InputError(f"{folder} is not empty; pass --force to overwrite what is in it")
     if not Path(model).is_file():
         raise InputError(f"{model}: no such model file")
-    folder.mkdir(parents=True, exist_ok=True)
-    build = Build(folder=folder, model=str(model), **settings)
-    for name, step in STEPS:
-        start = time.perf_counter()
-        step(build)
-        build.seconds[name] = round(time.perf_counter() - start, 3)
-        if progress:
-            progress(f"{name:<11} {build.seconds[name]:7.2f} s")
+    before = _paths_under(folder)
+    created = _first_missing(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        build = Build(folder=folder, model=str(model), **settings)
+        for name, step in STEPS:
+            start = time.perf_counter()
+            step(build)
+            build.seconds[name] = round(time.perf_counter() - start, 3)
+            if progress:
+                progress(f"{name:<11} {build.seconds[name]:7.2f} s")
+    except BaseException:
+        _remove_new(folder, before, created)
+        raise
     return build
+
+
+def _paths_under(folder: Path) -> set[Path] | None:
+    """Everything under ``folder`` before a compile (None: no folder yet)."""
+    if not folder.is_dir():
+        return None
+    paths = set()
+    for root, dirs, files in os.walk(folder):
+        paths.update(Path(root) / name for name in dirs + files)
+    return paths
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder ``mkdir(parents=True)`` will create for ``folder``, if any."""
+    if os.path.lexists(folder):
+        return None
+    top = folder
+    while top.parent != top and not os.path.lexists(top.parent):
+        top = top.parent
+    return top
+
+
+def _remove_new(folder: Path, before: set[Path] | None, created: Path | None) -> None:
+    """Undo a failed compile: remove what it made and nothing else, so it can be rerun.
+
+    A folder the compile created goes whole; in a folder that existed (--force, or
+    empty), only paths that were not there before go, never the user's own files.
+    """
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    if before is None:
+        return
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files + dirs:
+            path = Path(root) / name
+            if path in before:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
 
 
 def load_build(folder: str | Path) -> Build:

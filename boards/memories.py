@@ -124,6 +124,8 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
     of a LUT per bit. A RAM with an unregistered read port cannot go to block RAM.
     """
     auto = sum(blocks(m, family) for m in mems if auto_block(m, family))
+    if auto > available:
+        raise BlockRamError(_too_many_blocks(mems, family, auto, available))
     left = [
         m
         for m in mems
@@ -137,6 +139,20 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
             used += need
     logic = sum(m.bits for m in mems if m.rom and not auto_block(m, family) and m not in forced)
     return MemoryPlan(forced, auto, used, logic)
+
+
+def _too_many_blocks(mems: list[Mem], family: str, auto: int, available: int) -> str:
+    """Which memories take the blocks, largest first, for the refusal."""
+    mine = sorted((m for m in mems if auto_block(m, family)), key=lambda m: -blocks(m, family))
+    named = ", ".join(
+        f"{m.path.removeprefix('top.')} {blocks(m, family)} ({m.depth} x {m.width} bits)"
+        for m in mine[:3]
+    )
+    return (
+        f"the memories Yosys puts in block RAM need {auto} blocks and the device has "
+        f"{available} ({named}); rebuild with a smaller --max-lanes (narrower weight ROMs "
+        "and input buffers) or build for a board with more block RAM"
+    )
 
 
 def check_rom_capacity(mems: list[Mem], board: Board) -> None:

@@ -54,15 +54,16 @@ def synthesize(
     clock_mhz: float | None = None,
     progress=None,
     seed: int = 1,
+    folder: str = "gateware",
 ) -> dict:
-    """Bitstream for ``board`` in ``build.folder/gateware``; returns the board report.
+    """Bitstream for ``board`` in ``build.folder/<folder>``; returns the board report.
 
     ``clock_mhz`` other than the oscillator's puts a PLL in front of the design.
     """
     from bnnhw.boards.pll import PLLDomain, plan_pll
     from bnnhw.rtl_gen.board_top import BoardTop
 
-    out = Path(build.folder) / "gateware"
+    out = Path(build.folder) / folder
     baud = baud or board.default_baud
     pll, clock, clk_hz = None, None, board.clock_hz
     if clock_mhz and clock_mhz != board.clock_mhz:
@@ -107,16 +108,46 @@ def synthesize(
         rom_bits_in_logic=memory_plan.logic_rom_bits,
     )
     report.update(_throughput(top, clk_hz, report["fmax_mhz"], baud))
+    report.update(_shares(top, board, report["luts"]))
     return report
+
+
+def _shares(top, board: Board, luts: int | None) -> dict:
+    """How much of the chip's weight bandwidth the design reads, and LUT4 per XNOR lane.
+
+    The block RAM limit is every block read at its widest port each cycle (iCE40
+    SB_RAM40_4K: 16 bits, ECP5 DP16KD: 36); the design reads each layer's weights once
+    per frame, so it uses ``weight bits per frame / interval`` of it.
+    """
+    from bnnhw.boards.memories import GEOMETRY
+
+    acc = top.accelerator
+    interval = max(acc.ideal_cycles, top.port_format.frame_words)
+    widest = max(width for width, _ in GEOMETRY[board.family][0])
+    weight_bits = sum(hw.neurons * hw.fan_in for hw in acc.layers)
+    lanes = sum(hw.pe * hw.simd for hw in acc.layers)
+    return {
+        "xnor_lanes": lanes,
+        "ebr_bandwidth_share": round(weight_bits / interval / (board.ram_blocks * widest), 4),
+        "lut4_per_lane": round(luts / lanes, 1) if luts else None,
+    }
 
 
 def _plan_memories(plan, board: Board):
     """Refuse ROMs bigger than the block RAM; send the ROMs that fit to it (a Yosys script)."""
-    from bnnhw.boards.memories import check_rom_capacity, parse_memories, plan_memories
+    from bnnhw.boards.memories import (
+        BlockRamError,
+        check_rom_capacity,
+        parse_memories,
+        plan_memories,
+    )
 
     mems = parse_memories(plan.files["top.il"])
     check_rom_capacity(mems, board)
-    memory_plan = plan_memories(mems, board.family, board.ram_blocks)
+    try:
+        memory_plan = plan_memories(mems, board.family, board.ram_blocks)
+    except BlockRamError as exc:
+        raise BlockRamError(f"{board.name}: {exc}") from None
     marker = "# (script_after_read placeholder)"
     plan.files["top.ys"] = plan.files["top.ys"].replace(marker, memory_plan.script() or marker)
     return memory_plan

@@ -1,7 +1,7 @@
 """The whole network as one streaming accelerator, built from a folded IR.
 
-    i (host words) -> [width converter] -> layer 0 -> [converter] -> layer 1 -> ... -> layer n
-                   -> argmax -> o (class, and optionally the scores)
+    i (host words) -> register slice -> [width converter] -> layer 0 -> [converter] -> ...
+                   -> layer n -> argmax (pipelined) -> o (class, and optionally the scores)
 
 A dense layer is an MVTU; a convolution is a ConvLayer (sliding window, MVTU, pool) that
 takes and gives one pixel per beat. Every MVTU ends in its own output FIFO, so layers run
@@ -18,11 +18,12 @@ from amaranth.lib.wiring import In, Out
 from bnnhw.ir import Network
 from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
 from bnnhw.port_format import PortFormat
-from bnnhw.rtl_gen.argmax import Argmax
+from bnnhw.rtl_gen.argmax import argmax_for
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.skid import SkidBuffer
 from bnnhw.rtl_gen.width import Downsizer, converter
 
 
@@ -85,7 +86,12 @@ class Accelerator(wiring.Component):
             else MVTU(hw, register_every=register_every)
             for index, hw in enumerate(self.layers)
         ]
-        self.argmax = Argmax(net.classes, self.port_format.score_bits, with_scores=with_scores)
+        self.argmax = argmax_for(
+            net.classes,
+            self.port_format.score_bits,
+            with_scores=with_scores,
+            interval=self.interval,
+        )
         super().__init__(
             {
                 "i": In(stream.Signature(self.port_format.in_word)),
@@ -122,7 +128,8 @@ class Accelerator(wiring.Component):
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per width converter and the argmax's pipeline (``Argmax.latency``); with
+        one per width converter, the input register slice and the argmax's pipeline
+        (``SkidBuffer.latency``, ``Argmax.latency``); with
         output beats, one for the output converter and one per further beat (to the
         result's last beat).
         Pinned against simulation by the tests. With convolutions the figure is an upper
@@ -130,7 +137,7 @@ class Accelerator(wiring.Component):
         """
         if self.has_windows:
             return self._conv_latency_estimate()
-        total, width = self.argmax.latency, self.port_format.in_word
+        total, width = SkidBuffer.latency + self.argmax.latency, self.port_format.in_word
         for index, (hw, mvtu) in enumerate(zip(self.layers, self.stages, strict=True)):
             word = hw.simd * hw.in_bits
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
@@ -148,7 +155,8 @@ class Accelerator(wiring.Component):
         # output register (1), the downsizer to SIMD words (1), the pool's window and output
         # registers (2). Counted for every layer, dense ones too: an upper estimate.
         around_mvtu = 2 + 1 + 2 + 1 + 2
-        total = self.argmax.latency + self.port_format.frame_words + self.port_format.out_beats
+        total = SkidBuffer.latency + self.argmax.latency
+        total += self.port_format.frame_words + self.port_format.out_beats
         for hw, stage in zip(self.layers, self.stages, strict=True):
             mvtu = stage.mvtu if isinstance(stage, ConvLayer) else stage
             total += hw.walk_cycles + hw.sf + mvtu.latency + around_mvtu
@@ -156,7 +164,10 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        upstream = wiring.flipped(self.i)
+        # a register slice, so no path runs from the producer's logic into layer 0's
+        m.submodules.input_slice = input_slice = SkidBuffer(self.port_format.in_word)
+        wiring.connect(m, wiring.flipped(self.i), input_slice.i)
+        upstream = input_slice.o
         for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
             conv = converter(len(upstream.payload), hw.stream_word)
             if conv is not None:

@@ -1,7 +1,13 @@
 """Argmax over the output layer's scores; ties go to the lowest class, as np.argmax.
 
-A comparison tree with a register after every level, so the longest path is one signed
-compare (a carry chain) and a 2:1 mux, not the whole tree::
+Two implementations with the same ports; :func:`argmax_for` picks one.
+
+``SerialArgmax`` compares one class per cycle with one comparator, while the scores turn
+in a register: a frame every ``classes + 1`` cycles, for a few LUTs and no copies of the
+scores. Every network whose slowest layer takes at least that long gets it.
+
+``Argmax`` is a comparison tree with a register after every level, so the longest path
+is one signed compare (a carry chain) and a 2:1 mux, not the whole tree::
 
     i (scores) -> level 1: pairs compared, winners registered          [1]
                -> level 2 ... level L (L = ceil(log2(classes)))         [1 each]
@@ -20,6 +26,19 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnnhw.rtl_gen.checks import refuse
+
+
+def argmax_for(
+    classes: int, score_width: int, *, with_scores: bool, interval: int
+) -> Argmax | SerialArgmax:
+    """The cheapest argmax that takes a frame every ``interval`` cycles."""
+    kind = SerialArgmax if serial_keeps_up(classes, interval) else Argmax
+    return kind(classes, score_width, with_scores=with_scores)
+
+
+def serial_keeps_up(classes: int, interval: int) -> bool:
+    """Does ``SerialArgmax`` (a frame every ``classes + 1`` cycles) keep up?"""
+    return interval >= classes + 1
 
 
 def argmax_levels(classes: int) -> int:
@@ -91,3 +110,54 @@ class Argmax(wiring.Component):
         """The winner of two (index, score) nodes: ``b`` only when strictly greater."""
         take_b = b[1] > a[1]
         return Mux(take_b, b[0], a[0]), Mux(take_b, b[1], a[1])
+
+
+class SerialArgmax(Argmax):
+    """The same ports as :class:`Argmax`; one class per cycle, a frame every ``classes + 1``.
+
+    Taking a frame loads the scores turned by one class (class 1 at the bottom) and
+    class 0 as the best so far; each cycle after compares the bottom class with the best,
+    keeps the strictly greater one and turns the scores by one more class. After
+    ``classes - 1`` compares the scores are back in order and the result is ready; the
+    next frame is taken the cycle after the result leaves.
+    """
+
+    @property
+    def latency(self) -> int:
+        return max(1, self.classes)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sw, n = self.score_width, self.classes
+        scores = Signal(len(self.i.payload))
+        best = Signal(signed(sw))
+        index, count = Signal(self.index_width), Signal(range(max(2, n)))
+        busy = Signal()
+        m.d.comb += [
+            # from flip-flops only: the consumer's ready does not reach the scores' load
+            self.i.ready.eq(~busy & ~self.o.valid),
+            self.o.payload.eq(Cat(index, scores) if self.with_scores else index),
+        ]
+        turned = Cat(scores[sw:], scores[:sw]) if n > 1 else scores
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            payload = self.i.payload
+            m.d.sync += [
+                scores.eq(Cat(payload[sw:], payload[:sw]) if n > 1 else payload),
+                best.eq(payload[:sw].as_signed()),
+                index.eq(0),
+                count.eq(1),
+            ]
+            if n > 1:
+                m.d.sync += busy.eq(1)
+            else:
+                m.d.sync += self.o.valid.eq(1)
+        with m.Elif(busy):
+            candidate = scores[:sw].as_signed()
+            with m.If(candidate > best):
+                m.d.sync += [best.eq(candidate), index.eq(count)]
+            m.d.sync += [scores.eq(turned), count.eq(count + 1)]
+            with m.If(count == n - 1):
+                m.d.sync += [busy.eq(0), self.o.valid.eq(1)]
+        return m

@@ -51,7 +51,7 @@ class BinaryPool(wiring.Component):
     @property
     def cycles_per_frame(self) -> int:
         """Steady-state cycles per frame: one per map position."""
-        return self.win.padded_height * self.win.padded_width
+        return self.win.walk_cycles
 
     @property
     def line_buffer_bits(self) -> int:

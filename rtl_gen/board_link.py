@@ -73,11 +73,11 @@ class BoardLink(wiring.Component):
         m.d.comb += crc_byte.eq(byte)
         got = Signal()
         m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
-        timed_out = idle == self.idle_cycles
+        timed_out = Signal()  # idle == idle_cycles, kept as a flip-flop
         with m.If(got):
-            m.d.sync += idle.eq(0)
+            m.d.sync += [idle.eq(0), timed_out.eq(0)]
         with m.Elif(~timed_out):
-            m.d.sync += idle.eq(idle + 1)
+            m.d.sync += [idle.eq(idle + 1), timed_out.eq(idle == self.idle_cycles - 1)]
         with m.If(self.rx_error):
             m.d.sync += bad.eq(1)
 
@@ -86,6 +86,8 @@ class BoardLink(wiring.Component):
         word, have = Signal(in_word), Signal(range(in_word + 1))
         bits, left = Signal(8), Signal(range(9))  # the byte being split, its bits left
         pending = Signal()
+        # have == in_word and left != 0, kept as flip-flops for a short FEED decision
+        word_full, bits_left = Signal(), Signal()
         words = Signal(range(self.frame_words + 1))
         m.d.comb += [wr.addr.eq(addr), wr.data.eq(byte), rd.addr.eq(addr)]
         m.d.comb += self.acc_i.payload.eq(word)
@@ -135,6 +137,7 @@ class BoardLink(wiring.Component):
                 with m.If(got):
                     ok = (Cat(rx_crc_lo, byte) == crc) & ~bad & ~self.rx_error
                     m.d.sync += [addr.eq(0), have.eq(0), left.eq(0), pending.eq(0), words.eq(0)]
+                    m.d.sync += [word_full.eq(0), bits_left.eq(0)]
                     m.d.sync += status.eq(Mux(ok, lp.OK, lp.BAD_CHECKSUM))
                     m.next = "CHECK"
                 with m.Elif(timed_out):
@@ -149,17 +152,18 @@ class BoardLink(wiring.Component):
                 with m.If(timed_out):
                     m.next = "REPLY_SYNC"
             with m.State("FEED"):
-                with m.If(have == in_word):
+                with m.If(word_full):
                     m.d.comb += self.acc_i.valid.eq(1)
                     with m.If(self.acc_i.ready):
-                        m.d.sync += [have.eq(0), words.eq(words + 1)]
+                        m.d.sync += [have.eq(0), word_full.eq(0), words.eq(words + 1)]
                         with m.If(words == self.frame_words - 1):
                             m.next = "WAIT"
-                with m.Elif(left != 0):  # LSB first: the word's first bit ends up at bit 0
+                with m.Elif(bits_left):  # LSB first: the word's first bit ends up at bit 0
                     m.d.sync += [word.eq(Cat(word[1:], bits[0])), bits.eq(bits >> 1)]
                     m.d.sync += [left.eq(left - 1), have.eq(have + 1)]
+                    m.d.sync += [bits_left.eq(left != 1), word_full.eq(have == in_word - 1)]
                 with m.Elif(pending):
-                    m.d.sync += [bits.eq(rd.data), left.eq(8), pending.eq(0)]
+                    m.d.sync += [bits.eq(rd.data), left.eq(8), bits_left.eq(1), pending.eq(0)]
                 with m.Else():
                     m.d.sync += [pending.eq(1), addr.eq(addr + 1)]
             with m.State("WAIT"), m.If(self.acc_o.valid):  # taken once the reply is sent

@@ -42,7 +42,7 @@ def longest_gap(win: Window) -> int:
     cols = [c for c in range(win.padded_width) if c >= kw - 1 and (c - kw + 1) % sw == 0]
     rows, cols = rows[: win.out_height], cols[: win.out_width]
     at = [r * win.padded_width + c for r in rows for c in cols]
-    walk = win.padded_height * win.padded_width
+    walk = win.walk_cycles
     return max(b - a for a, b in zip(at, [*at[1:], at[0] + walk], strict=True))
 
 
@@ -62,7 +62,7 @@ class ConvLayer(wiring.Component):
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
         win = hw.window
-        walk = win.padded_height * win.padded_width
+        walk = win.walk_cycles
         gap = longest_gap(win)
         rows = (win.kernel[0] - 1 + win.stride[0]) * win.padded_width + win.kernel[1]
         self.fifo_depth = max(rows, gap) if run_ahead else 0

@@ -75,8 +75,9 @@ class MVTU(wiring.Component):
         wr, rd = inbuf.write_port(), inbuf.read_port()
         full = Signal(2)  # bank holds a complete frame
         w_bank, w_addr, r_bank = Signal(), Signal(range(sf_n)), Signal()
+        w_last = Signal(init=sf_n == 1)  # w_addr == SF - 1, kept as a flip-flop
         write = self.i.valid & self.i.ready
-        w_done = write & (w_addr == sf_n - 1)
+        w_done = write & w_last
         m.d.comb += [
             self.i.ready.eq(~full.bit_select(w_bank, 1)),
             wr.addr.eq(w_bank * sf_n + w_addr),
@@ -84,7 +85,10 @@ class MVTU(wiring.Component):
             wr.en.eq(write),
         ]
         with m.If(write):
-            m.d.sync += w_addr.eq(Mux(w_done, 0, w_addr + 1))
+            m.d.sync += [
+                w_addr.eq(Mux(w_last, 0, w_addr + 1)),
+                w_last.eq(Mux(w_last, sf_n == 1, w_addr == sf_n - 2)),
+            ]
         with m.If(w_done):
             m.d.sync += w_bank.eq(~w_bank)
 
@@ -108,18 +112,30 @@ class MVTU(wiring.Component):
         ]
 
         # -- issue: one (nf, sf) word per cycle while busy -----------------------------------
+        # the counters' end conditions are flip-flops set a cycle ahead, so the issue
+        # decision is a few LUTs from registers, whatever SF and NF are
         busy = Signal()
         nf, sf = Signal(range(nf_n)), Signal(range(sf_n))
         rom_addr = Signal(range(nf_n * sf_n))
-        last_word = busy & (sf == sf_n - 1) & (nf == nf_n - 1)
+        sf_first, sf_last = Signal(), Signal()  # sf == 0, sf == SF - 1
+        at_last = Signal()  # rom_addr == NF * SF - 1: the frame's last word
+        last_word = busy & at_last
         next_bank = Mux(last_word, ~r_bank, r_bank)
         next_full = full.bit_select(next_bank, 1) | (w_done & (w_bank == next_bank))
         start = (~busy | last_word) & next_full & (credits != 0)
+        words = nf_n * sf_n
         with m.If(start):
             m.d.sync += [busy.eq(1), nf.eq(0), sf.eq(0), rom_addr.eq(0)]
+            m.d.sync += [sf_first.eq(1), sf_last.eq(sf_n == 1), at_last.eq(words == 1)]
         with m.Elif(busy):
-            m.d.sync += [rom_addr.eq(rom_addr + 1), sf.eq(Mux(sf == sf_n - 1, 0, sf + 1))]
-            with m.If(sf == sf_n - 1):
+            m.d.sync += [
+                rom_addr.eq(rom_addr + 1),
+                sf.eq(Mux(sf_last, 0, sf + 1)),
+                sf_first.eq(sf_last),
+                sf_last.eq(Mux(sf_last, sf_n == 1, sf == sf_n - 2)),
+                at_last.eq(rom_addr == words - 2),
+            ]
+            with m.If(sf_last):
                 m.d.sync += nf.eq(nf + 1)
             with m.If(last_word):
                 m.d.sync += busy.eq(0)
@@ -141,7 +157,7 @@ class MVTU(wiring.Component):
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n))
-        m.d.sync += [v1.eq(busy), first1.eq(sf == 0), last1.eq(sf == sf_n - 1), nf1.eq(nf)]
+        m.d.sync += [v1.eq(busy), first1.eq(sf_first), last1.eq(sf_last), nf1.eq(nf)]
 
         # -- PE arithmetic: XNOR popcount, or +-code for an n-bit input ----------------------
         sums, stages = [], 0

@@ -78,7 +78,7 @@ class SlidingWindow(wiring.Component):
     @property
     def cycles_per_frame(self) -> int:
         """Steady-state cycles per frame: one per padded position."""
-        return self.win.padded_height * self.win.padded_width
+        return self.win.walk_cycles
 
     @property
     def line_buffer_bits(self) -> int:

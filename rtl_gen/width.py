@@ -28,16 +28,20 @@ class Downsizer(wiring.Component):
         narrow = len(self.o.payload)
         buf = Signal(len(self.i.payload))
         left = Signal(range(self.ratio + 1))  # narrow words still to send
+        # left == 0 and left == 1 as flip-flops: ``i.ready`` is one LUT from registers
+        empty, one_left = Signal(init=1), Signal()
         taken = self.o.valid & self.o.ready
         m.d.comb += [
-            self.o.valid.eq(left != 0),
+            self.o.valid.eq(~empty),
             self.o.payload.eq(buf[:narrow]),
-            self.i.ready.eq((left == 0) | ((left == 1) & self.o.ready)),
+            self.i.ready.eq(empty | (one_left & self.o.ready)),
         ]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [buf.eq(self.i.payload), left.eq(self.ratio)]
+            m.d.sync += [empty.eq(0), one_left.eq(self.ratio == 1)]
         with m.Elif(taken):
             m.d.sync += [buf.eq(buf >> narrow), left.eq(left - 1)]
+            m.d.sync += [empty.eq(one_left), one_left.eq(left == 2)]
         return m
 
 

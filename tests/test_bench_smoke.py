@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -64,3 +65,15 @@ def test_lanes_bench_measures_the_popcount_slope():
     slopes = {row[0].strip(): float(row[1]) for row in rows if len(row) == 2 and "." in row[1]}
     # the budget for one lane on iCE40 (measured 2.47 between 16 and 32 lanes)
     assert slopes["popcount: xnor_popcount"] <= 2.5
+
+
+@pytest.mark.slow  # one synthesis and place-and-route
+def test_qor_bench_builds_a_point_and_plots_it(tmp_path):
+    lines = _bench("qor.py", "-o", str(tmp_path), "--scratch", str(tmp_path / "builds"))
+    row = next(line for line in lines if line.startswith("| digits_w1a1_in1_classic |"))
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert cells[1] == "icebreaker" and cells[-1] == "ok"
+    # digits at the iCEBreaker's 16 lanes: 16 + 16 + 16 + 4 = 52 lanes, a 256-cycle frame
+    assert cells[3] == "52" and cells[9] == "256"
+    assert (tmp_path / "qor.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "qor.json").read_text())[0]["clock_mhz"] == 12

@@ -60,6 +60,26 @@ def test_memories_are_read_from_the_rtlil_and_planned():
     assert full.forced == [] and full.logic_rom_bits == 4096 and full.script() == ""
 
 
+def test_memories_yosys_maps_to_more_blocks_than_the_device_has_are_refused():
+    # TFC with an 8-bit input at 64 lanes: layer 0's input buffer is 98 words of 16 x 8
+    # bits (8 blocks of 256 x 16), its weights 784 x 64 (16 blocks: 4 wide, 4 deep), plus
+    # 7 single-block memories: 31 blocks for the UP5K's 30, found before synthesis
+    mems = [
+        Mem("top.accelerator.layer0", "inbuf", 128, 98, rom=False),
+        Mem("top.accelerator.layer0", "weights", 64, 784, rom=True),
+        *(Mem(f"top.m{k}", "ram", 8, 512, rom=False) for k in range(7)),
+    ]
+    assert [blocks(m, "ice40") for m in mems[:2]] == [8, 16]
+    with pytest.raises(BoardError) as info:
+        plan_memories(mems, "ice40", available=30)
+    assert str(info.value).startswith(
+        "the memories Yosys puts in block RAM need 31 blocks and the device has 30 "
+        "(accelerator.layer0.weights 16 (784 x 64 bits), accelerator.layer0.inbuf 8 "
+        "(98 x 128 bits)"
+    )
+    assert plan_memories(mems[1:], "ice40", available=30).auto_blocks == 23
+
+
 def test_roms_bigger_than_the_block_ram_are_refused_with_sizes():
     sfc_like = [Mem("top.l0", "weights", 16, 784 * 256 // 16, rom=True)]
     with pytest.raises(BoardError) as info:

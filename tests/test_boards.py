@@ -194,6 +194,12 @@ def test_synthesis_with_yowasp(tmp_path, name, lanes):
     if name == "icebreaker":  # memories Yosys would leave in logic go to EBR
         assert any(p.endswith("layer3.weights") for p in report["forced_into_block_ram"])
         assert report["bram"] > 4
+        # 64-64-64-64-10 at 16 lanes (PE x SIMD 1x16, 1x16, 1x16, 1x4): 3 x 64 x 64 +
+        # 64 x 10 = 12,928 weight bits per 256-cycle frame = 50.5 bits a cycle, of the
+        # 30 blocks x 16 bits = 480 the UP5K reads: 10.52 %
+        assert report["xnor_lanes"] == 52
+        assert report["ebr_bandwidth_share"] == 0.1052
+        assert report["lut4_per_lane"] == round(report["luts"] / 52, 1)
     check_report(report, board)
     assert report == {**report, **parse_reports(Path(build.folder) / "gateware", board)}
     with pytest.raises(BnnhwError):

@@ -11,6 +11,7 @@ from bnnhw.errors import InputError
 
 def cmd_build(args: argparse.Namespace) -> int:
     from bnnhw.boards import get_board, synthesize
+    from bnnhw.boards.clock_search import synthesize_fastest
     from bnnhw.boards.synth import check_report
     from bnnhw.build import compile_model, load_build
 
@@ -32,13 +33,14 @@ def cmd_build(args: argparse.Namespace) -> int:
             progress=lambda line: print("  " + line, flush=True),
         )
     print(f"building the {board.title} bitstream with YoWASP (the first run takes minutes)")
-    result = synthesize(
-        build,
-        board,
-        baud=args.baud,
-        clock_mhz=args.clock,
-        progress=lambda s: print(s, flush=True),
-    )
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    if args.clock:
+        result = synthesize(build, board, baud=args.baud, clock_mhz=args.clock, progress=progress)
+    else:
+        result = synthesize_fastest(build, board, baud=args.baud, progress=progress)
     build.report["board"] = result
     folder = Path(build.folder)
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
@@ -63,6 +65,16 @@ def board_summary(r: dict) -> str:
     )
 
 
+def clock_search_text(tries: list[dict] | None) -> str | None:
+    """The builds ``bnnhw build`` made to find its clock, e.g. "12 MHz: Fmax 44.2 (met)"."""
+    if not tries:
+        return None
+    return "; ".join(
+        f"{t['clock_mhz']:g} MHz: Fmax {t['fmax_mhz']} ({'met' if t['met'] else 'missed'})"
+        for t in tries
+    )
+
+
 def board_markdown(r: dict) -> str:
     rows = [
         ("board", r["board"]),
@@ -73,8 +85,19 @@ def board_markdown(r: dict) -> str:
         ("SPRAM", r.get("spram")),
         ("clock / Fmax", f"{r['clock_mhz']:g} MHz / {r['fmax_mhz']} MHz"),
         ("PLL", r.get("pll") and ", ".join(f"{k} {v}" for k, v in r["pll"].items())),
+        ("clock search", clock_search_text(r.get("clock_search"))),
         ("accelerator frames/s at the clock", f"{r['accelerator_frames_per_s']:,}"),
         ("accelerator frames/s at Fmax", r["accelerator_frames_per_s_at_fmax"]),
+        (
+            "block-RAM bandwidth used",
+            f"{r['ebr_bandwidth_share']:.1%} of every block's widest port each cycle"
+            if r.get("ebr_bandwidth_share") is not None
+            else None,
+        ),
+        (
+            "XNOR lanes / LUT4 per lane",
+            f"{r['xnor_lanes']} / {r['lut4_per_lane']}" if r.get("xnor_lanes") else None,
+        ),
         ("latency", f"{r['latency_cycles']} cycles = {r['latency_us']} us"),
         (
             "UART link",
@@ -148,7 +171,9 @@ def add_parsers(verbs) -> None:
         "--clock",
         type=float,
         metavar="MHZ",
-        help="run the design at MHZ from the board's PLL (default: the oscillator's clock)",
+        help="run the design at MHZ from the board's PLL (default: the fastest clock that "
+        "meets timing with a 5 %% margin, found by building again; the oscillator's clock "
+        "when the PLL gains nothing)",
     )
     p.add_argument("--no-scores", action="store_true", help="the board returns the class only")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")

@@ -25,8 +25,9 @@ EXIT_BUG = 1
 
 def _load(model: str):
     import bnnhw
+    from bnnhw.cli.files import checked_path
 
-    return bnnhw.load(model)
+    return bnnhw.load(checked_path(model))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -38,14 +39,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from bnnhw import golden
-    from bnnhw.cli.files import load_array, writable
+    from bnnhw.cli.files import load_array, save_array, writable
 
     out = writable(args.output, args.force)
     net = _load(args.model)
     x = load_array(args.inputs)
     golden.check_inputs(net.input, x, what=str(args.inputs))
     result = golden.scores(net, x) if args.scores else golden.predict(net, x)
-    np.save(out, result)
+    save_array(out, result)
     what = "integer scores" if args.scores else "class indices"
     print(f"wrote {len(result)} {what} to {out}")
     return 0
@@ -54,6 +55,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from bnnhw import datasets, golden
 
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit {args.limit}: give a positive number of frames")
     net = _load(args.model)
     name = args.dataset or {784: "mnist", 64: "digits"}.get(net.input.size)
     if name is None:
@@ -69,8 +72,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         x = datasets.mnist_to_float(images)
     else:
         _, _, x, labels = datasets.load_digits_split()
-    if args.limit:
+    if args.limit is not None:
         x, labels = x[: args.limit], labels[: args.limit]
+    if x[0].size != net.input.size:
+        raise InputError(
+            f"{args.model}: the model takes frames of shape {tuple(net.input.shape)}, the "
+            f"{name} test split has frames of shape {x.shape[1:]}; pass the --dataset the "
+            "model was trained on"
+        )
     x = x.reshape(len(x), *net.input.shape)
     start = time.perf_counter()
     classes = golden.predict(net, x)
@@ -98,10 +107,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from bnnhw.build import compile_model
+    from bnnhw.cli.files import build_folder, checked_path
+    from bnnhw.passes.folding import check_max_lanes
 
+    check_max_lanes(args.max_lanes)
     build = compile_model(
-        args.model,
-        args.output,
+        checked_path(args.model),
+        build_folder(args.output),
         force=args.force,
         folding=args.folding,
         max_lanes=args.max_lanes,
@@ -134,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("predict", help="classify frames with the golden model (no hardware)")
     p.add_argument("model", help=model_help)
     p.add_argument("inputs", help=".npy array (N, *input shape), float32, as the graph takes it")
-    p.add_argument("-o", "--output", required=True, help=".npy file to write")
+    p.add_argument("-o", "--output", required=True, help=".npy file to write (exactly this name)")
     p.add_argument("--scores", action="store_true", help="write integer scores, not classes")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.set_defaults(func=cmd_predict)
@@ -172,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=model_help)
     p.add_argument("--dataset", choices=["mnist", "digits"], help="default: from input size")
     p.add_argument("--data-dir", help="MNIST folder (IDX files, gzip or not)")
-    p.add_argument("--limit", type=int, default=0, help="only the first N test frames")
+    p.add_argument("--limit", type=int, help="only the first N test frames")
     p.add_argument(
         "--reference",
         action="store_true",

@@ -103,6 +103,36 @@ class ConvMixin(ABC):
             )
         return value.frame
 
+    def make_window(
+        self,
+        node: onnx.NodeProto,
+        map_: tuple[int, int, int],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        pads: tuple[int, ...] = (0, 0, 0, 0),
+    ) -> Window:
+        """A Window from ONNX attributes, refusing (by node and attribute) what cannot be one.
+
+        The IR's Window only raises ValueError; checking here names the attribute to fix.
+        """
+        c, h, w = map_
+        if len(kernel) != 2 or min(kernel) < 1:
+            raise self.fail(node, f"kernel {list(kernel)}: give two sizes >= 1 (a 2-D kernel)")
+        if len(stride) != 2 or min(stride) < 1:
+            raise self.fail(node, f"strides {list(stride)}: give two strides >= 1 (rows, columns)")
+        if len(pads) != 4 or min(pads) < 0:
+            raise self.fail(
+                node, f"pads {list(pads)}: give four pads >= 0 (top, left, bottom, right)"
+            )
+        top, left, bottom, right = pads
+        if kernel[0] > h + top + bottom or kernel[1] > w + left + right:
+            raise self.fail(
+                node,
+                f"kernel {kernel[0]}x{kernel[1]} does not fit the {h}x{w} map "
+                f"(padded to {h + top + bottom}x{w + left + right})",
+            )
+        return Window(c, h, w, (kernel[0], kernel[1]), (stride[0], stride[1]), tuple(pads))
+
     def check_out(self, node: onnx.NodeProto, frame: tuple[int, int, int]) -> None:
         shape = self.wrapper.get_tensor_shape(node.output[0])
         if shape and tuple(shape[1:]) != frame:
@@ -121,10 +151,10 @@ class ConvMixin(ABC):
         weight = np.asarray(self.const(node, 1, "weight"), np.float32)
         if weight.ndim != 4 or weight.shape[1] != c:
             raise self.fail(node, f"weight of shape {weight.shape} does not fit {c} input channels")
-        kh, kw = weight.shape[2:]
-        top, left, bottom, right = self.ints(node, "pads", [0, 0, 0, 0])
+        kernel = tuple(int(k) for k in weight.shape[2:])
+        pads = tuple(self.ints(node, "pads", [0, 0, 0, 0]))
         stride = tuple(self.ints(node, "strides", [1, 1]))
-        window = Window(c, h, w, (kh, kw), stride, (top, left, bottom, right))
+        window = self.make_window(node, (c, h, w), kernel, stride, pads)
         if value.hwc_map is None and value.layer is not None:
             raise self.fail(
                 node,
@@ -171,7 +201,7 @@ class ConvMixin(ABC):
             raise self.fail(node, "pools the output of a dense layer reshaped into a map")
         if isinstance(value, Codes) and value.bits != 1:
             raise self.fail(node, "pools multi-bit values; bnnhw pools binary activations")
-        layer.pool = Window(c, h, w, kernel, stride)
+        layer.pool = self.make_window(node, (c, h, w), kernel, stride)
         layer.pool_and = np.zeros(layer.neurons, bool)
         frame = (c, layer.pool.out_height, layer.pool.out_width)
         self.check_out(node, frame)

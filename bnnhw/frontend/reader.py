@@ -7,6 +7,7 @@ names the file or node, so the importer can assume a well-formed graph.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import onnx
@@ -28,9 +29,13 @@ def node_label(node: onnx.NodeProto, index: int) -> str:
 def read_model(path: str | Path) -> onnx.ModelProto:
     """Load ``path`` with its external data, refusing anything unsafe or malformed."""
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such file")
-    if not path.is_file():
+    try:
+        mode = path.stat().st_mode  # path.exists() raises on a name too long
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
         raise ModelError(f"{path}: not a file (give an .onnx model)")
     try:
         model = onnx.load_model(str(path), load_external_data=False)

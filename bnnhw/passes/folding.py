@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 from pathlib import Path
 
 from bnnhw.errors import InputError
@@ -68,7 +69,21 @@ def cheapest_folding(layer: Layer, target_cycles: int, pixel: int | None = None)
     return best[1], best[2]
 
 
+def _positive_int(value: object) -> bool:
+    """An integer >= 1; not a bool, float or string that int() would quietly accept."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and bool(value >= 1)
+
+
+def check_max_lanes(max_lanes: object) -> None:
+    """The auto folding budget must be a positive lane count (0 divides by zero)."""
+    if not _positive_int(max_lanes):
+        raise InputError(
+            f"--max-lanes {max_lanes}: give at least 1 XNOR lane (PE x SIMD of the largest layer)"
+        )
+
+
 def fold_auto(net: Network, max_lanes: int = DEFAULT_MAX_LANES) -> Network:
+    check_max_lanes(max_lanes)
     net = copy.deepcopy(net)
     largest = max(layer.cycles_at(1, 1) for layer in net.layers)  # on a single lane
     target = max(1, math.ceil(largest / max_lanes), *(la.walk_cycles for la in net.layers))
@@ -92,6 +107,13 @@ def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str)
         layer = names[key]
         if not isinstance(choice, dict) or set(choice) != {"pe", "simd"}:
             raise InputError(f'{source}: layer {key!r} needs {{"pe": P, "simd": S}}')
+        for what in ("pe", "simd"):
+            value = choice[what]
+            if not _positive_int(value):
+                raise InputError(
+                    f"{source}: layer {key!r}: {what!r} is "
+                    f"{json.dumps(value, default=str)}; give a positive integer"
+                )
         layer.pe, layer.simd = int(choice["pe"]), int(choice["simd"])
         check_layer_folding(layer, source)
     missing = [layer.name for layer in net.layers if layer.pe is None]

@@ -1,0 +1,184 @@
+"""Quality of results: frames/s against logic cells, per model x board, beside FINN's.
+
+    .venv/bin/python bench/qor.py                       # the default points (~15-25 min)
+    .venv/bin/python bench/qor.py --points tfc_w1a1_in1_classic:icebreaker
+    .venv/bin/python bench/qor.py --table-only          # re-print from bench/results
+    .venv/bin/python bench/qor.py --smoke -o /tmp/qor   # one build at 12 MHz (CI)
+
+Each point is ``bnnhw build MODEL --board BOARD`` as a user runs it (the board's folding,
+the clock search), through ``bench/boards.py``. The table gives, per point: folding, XNOR
+lanes, LUT4, FF, logic cells, block RAM, Fmax and the clock the build chose, the
+initiation interval (the ideal cycles per frame; ``bnnhw verify`` measures the simulated
+ones and the tests hold them within 5 %), frames/s at that clock, latency, LUT4 per lane
+and the share of the block-RAM bandwidth limit used (every block read at its widest port
+every cycle). The PNG plots frames/s against logic cells (log-log), with the published
+points below. Results go to ``bench/results/qor.md``, ``qor.json`` and ``qor.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+POINTS = [
+    ("digits_w1a1_in1_classic", "icebreaker"),
+    ("tfc_w1a1_in1_classic", "icebreaker"),
+    ("tfc_w1a1_in1_classic", "ulx3s-85f"),
+    ("sfc_w1a1_in1_classic", "ulx3s-85f"),
+]
+SMOKE = ("digits_w1a1_in1_classic", "icebreaker")
+# Published figures (other tools, other FPGAs): frames/s and LUTs where the source gives both.
+ANCHORS = [
+    ("FINN tfc_w1a1, PYNQ-Z1, 100 MHz (finn-examples notebook 0)", 837_019, None),
+    ("FINN cnv_w1a1, PYNQ-Z1 (finn-examples)", 3_020, None),
+    ("FINN SFC-max, ZC706 (FPGA'17)", 12_300_000, 91_131),
+    ("FINN CNV-max, ZC706 (FPGA'17)", 21_906, None),
+    ("Lattice sensAI BNN IP, iCE40 UP5K, 31.6-41.8 MHz", None, 2_700),
+    ("pocket-bnn, ULX3S-85F, yosys/nextpnr, 25 MHz", None, 17_276),
+]
+
+
+def _board_matrix():
+    """``bench/boards.py``, which runs one build and reads its report back."""
+    spec = importlib.util.spec_from_file_location("bench_boards", HERE / "boards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def point_row(row: dict) -> dict:
+    """The QoR figures of one build row (``bench/boards.py``'s)."""
+    b = row.get("board_report")
+    out = {"model": row["model"], "board": row["board"], "folding": row.get("folding", "-")}
+    if not b:
+        return out | {"error": row.get("error", "no report")}
+    return out | {
+        "lanes": b.get("xnor_lanes"),
+        "luts": b["luts"],
+        "ffs": b["ffs"],
+        "logic_cells": b["logic_cells"],
+        "logic_cells_available": b["logic_cells_available"],
+        "bram": b["bram"],
+        "bram_available": b["bram_available"],
+        "fmax_mhz": b["fmax_mhz"],
+        "clock_mhz": b["clock_mhz"],
+        "interval": b["initiation_interval_cycles"],
+        "frames_per_s": b["accelerator_frames_per_s"],
+        "latency_us": b["latency_us"],
+        "lut4_per_lane": b.get("lut4_per_lane"),
+        "ebr_share": b.get("ebr_bandwidth_share"),
+        "error": row.get("error"),
+    }
+
+
+def table(points: list[dict]) -> str:
+    head = (
+        "| model | board | folding (PExSIMD) | lanes | LUT4 | FF | logic cells | block RAM | "
+        "Fmax / clock (MHz) | cycles/frame (ideal) | frames/s | latency | LUT4/lane | "
+        "EBR bandwidth used | result |"
+    )
+    lines = [head, "|" + "---|" * 15]
+    for p in points:
+        if "luts" not in p:
+            lines.append(
+                f"| {p['model']} | {p['board']} | {p['folding']} |"
+                + " - |" * 11
+                + f" {p['error']} |"
+            )
+            continue
+        share = f"{p['ebr_share']:.1%}" if p["ebr_share"] is not None else "-"
+        lines.append(
+            f"| {p['model']} | {p['board']} | {p['folding']} | {p['lanes']} | {p['luts']} | "
+            f"{p['ffs']} | {p['logic_cells']}/{p['logic_cells_available']} | "
+            f"{p['bram']}/{p['bram_available']} | {p['fmax_mhz']} / {p['clock_mhz']:g} | "
+            f"{p['interval']} | {p['frames_per_s']:,} | {p['latency_us']} us | "
+            f"{p['lut4_per_lane']} | {share} | {p['error'] or 'ok'} |"
+        )
+    lines += ["", "Published points (other tools and FPGAs, for scale):", ""]
+    lines += ["| design | frames/s | LUTs |", "|---|---|---|"]
+    for name, fps, luts in ANCHORS:
+        lines.append(
+            f"| {name} | {(fps and f'{fps:,}') or '-'} | {(luts and f'{luts:,}') or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(points: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for p in points:
+        if "luts" in p:
+            ax.scatter(p["logic_cells"], p["frames_per_s"], s=40)
+            ax.annotate(
+                f"{p['model'].split('_')[0]} / {p['board']}",
+                (p["logic_cells"], p["frames_per_s"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    for name, fps, luts in ANCHORS:
+        if fps and luts:
+            ax.scatter(luts, fps, marker="x", color="black")
+            ax.annotate(name, (luts, fps), fontsize=7, xytext=(4, -10), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("logic cells (iCE40 LC / ECP5 LUT4; FINN: LUT6)")
+    ax.set_ylabel("frames/s at the build's clock")
+    ax.set_title("bnnhw: frames/s against logic cells (x: published)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--points",
+        help="comma-separated MODEL:BOARD (default: "
+        + ", ".join(f"{m}:{b}" for m, b in POINTS)
+        + ")",
+    )
+    parser.add_argument("-o", "--output", default=str(RESULTS), help="results folder")
+    parser.add_argument("--scratch", default="/tmp/bnnhw_qor", help="build folders")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per build")
+    parser.add_argument("--table-only", action="store_true", help="re-print OUT/qor.json")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE} at 12 MHz only")
+    args = parser.parse_args(argv)
+    points = POINTS
+    if args.points:
+        points = [tuple(p.split(":", 1)) for p in args.points.split(",")]
+    extra: tuple[str, ...] = ()
+    if args.smoke:
+        points, extra = [SMOKE], ("--clock", "12")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "qor.json"
+    rows = json.loads(saved.read_text()) if saved.is_file() else []
+    if not args.table_only:
+        matrix = _board_matrix()
+        for model, board in points:
+            print(f"{model} x {board} ...", file=sys.stderr, flush=True)
+            folder = Path(args.scratch) / f"{model}--{board}"
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            row = point_row(matrix.build_one(model, board, folder, args.timeout, None, extra))
+            rows = [r for r in rows if (r["model"], r["board"]) != (model, board)] + [row]
+            saved.write_text(json.dumps(rows, indent=1) + "\n")
+    text = table(rows)
+    (out / "qor.md").write_text(text)
+    plot(rows, out / "qor.png")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

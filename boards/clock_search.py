@@ -1,0 +1,85 @@
+"""`bnnhw build` without ``--clock``: the fastest PLL clock that meets timing, with a margin.
+
+nextpnr reports the Fmax a placed design reaches, not the one it would reach when placed
+for a faster clock, so the search builds: first at the oscillator's clock, then from the
+board's PLL at ``MARGIN`` x the Fmax found, and, if that placement comes out slower, once
+more at ``MARGIN`` x its own Fmax. The fastest build that meets its clock is kept in
+``DIR/gateware``; if none from the PLL does, the oscillator's build stays.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bnnhw.boards.synth import synthesize
+from bnnhw.errors import BnnhwError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bnnhw.boards.targets import Board
+    from bnnhw.build import Build
+
+MARGIN = 0.95  # of nextpnr's Fmax: place-and-route varies a few % between clocks and seeds
+PLL_TRIES = 2  # builds from the PLL after the oscillator's
+STEP_MHZ = 0.5  # clocks asked of the PLL are multiples of this
+
+
+def meets(report: dict) -> bool:
+    return report["fmax_mhz"] is not None and report["fmax_mhz"] >= report["clock_mhz"]
+
+
+def target_clock(fmax_mhz: float) -> float:
+    """The clock to ask of the PLL for a design that reached ``fmax_mhz``."""
+    return math.floor(fmax_mhz * MARGIN / STEP_MHZ) * STEP_MHZ
+
+
+def synthesize_fastest(
+    build: Build,
+    board: Board,
+    *,
+    baud: int | None = None,
+    progress: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """The board report of the fastest build that meets its clock (see the module doc)."""
+    best = synthesize(build, board, baud=baud, progress=progress)
+    tries = [_attempt(best)]
+    fmax = best["fmax_mhz"]
+    folder = Path(build.folder)
+    for _ in range(PLL_TRIES):
+        if not fmax:
+            break
+        want = target_clock(fmax)
+        if want <= best["clock_mhz"]:
+            break
+        progress(f"Fmax {fmax:.1f} MHz: building again with the PLL at {want:g} MHz")
+        try:
+            report = synthesize(
+                build, board, baud=baud, clock_mhz=want, progress=progress, folder="gateware_pll"
+            )
+        except BnnhwError as exc:  # the PLL cannot make it, or the build failed
+            progress(f"  no build at {want:g} MHz: {exc}")
+            break
+        tries.append(_attempt(report))
+        if meets(report):
+            best = _keep(report, folder)
+            break
+        fmax = report["fmax_mhz"]
+    shutil.rmtree(folder / "gateware_pll", ignore_errors=True)
+    best["clock_search"] = tries
+    return best
+
+
+def _attempt(report: dict) -> dict:
+    return {"clock_mhz": report["clock_mhz"], "fmax_mhz": report["fmax_mhz"], "met": meets(report)}
+
+
+def _keep(report: dict, folder: Path) -> dict:
+    """Move the PLL build into ``gateware``, in place of the oscillator's."""
+    shutil.rmtree(folder / "gateware")
+    (folder / "gateware_pll").rename(folder / "gateware")
+    name = Path(report["bitstream"]).name
+    return {**report, "bitstream": str(folder / "gateware" / name)}

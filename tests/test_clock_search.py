@@ -1,0 +1,64 @@
+"""The clock search of `bnnhw build`: which builds it makes and which one it keeps.
+
+nextpnr is replaced by a table of the Fmax each clock's placement reaches, so the
+decisions are checked against clocks worked out by hand (0.95 x Fmax, down to 0.5 MHz).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bnnhw.boards import clock_search
+from bnnhw.boards.clock_search import synthesize_fastest, target_clock
+from bnnhw.boards.targets import get_board
+from bnnhw.errors import InputError
+
+
+def test_target_clock_is_95_percent_of_fmax_in_half_megahertz_steps():
+    assert target_clock(44.2) == 41.5  # 44.2 x 0.95 = 41.99
+    assert target_clock(20.0) == 19.0  # exactly 19.0
+    assert target_clock(16.3) == 15.0  # 15.485
+
+
+def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[float]:
+    """``synthesize`` that writes a marker bitstream and reports ``fmax_at[clock]``."""
+    asked: list[float] = []
+
+    def synthesize(build, board, *, baud=None, clock_mhz=None, progress=None, folder="gateware"):
+        clock = clock_mhz or board.clock_mhz
+        if clock not in fmax_at:
+            raise InputError(f"no PLL setting for {clock} MHz")
+        asked.append(clock)
+        out = Path(build.folder) / folder
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "top.bin").write_text(f"{clock}")
+        return {"clock_mhz": clock, "fmax_mhz": fmax_at[clock], "bitstream": str(out / "top.bin")}
+
+    monkeypatch.setattr(clock_search, "synthesize", synthesize)
+    return asked
+
+
+@pytest.mark.parametrize(
+    "fmax_at, builds, kept",
+    [
+        ({12: 44.2, 41.5: 45.0}, [12, 41.5], 41.5),  # the PLL build meets 41.5
+        ({12: 44.2, 41.5: 40.0, 38.0: 39.1}, [12, 41.5, 38.0], 38.0),  # second try meets
+        ({12: 44.2, 41.5: 40.0, 38.0: 37.0}, [12, 41.5, 38.0], 12),  # none does: oscillator
+        ({12: 11.0}, [12], 12),  # slower than the oscillator: no PLL build
+        ({12: 12.4}, [12], 12),  # 0.95 x 12.4 = 11.78: the PLL gains nothing
+        ({12: 30.0}, [12], 12),  # the PLL cannot make 28.5 MHz (refused): oscillator
+    ],
+)
+def test_search_builds_and_keeps(monkeypatch, tmp_path, fmax_at, builds, kept):
+    asked = _fake(monkeypatch, tmp_path, fmax_at)
+    build = SimpleNamespace(folder=str(tmp_path))
+    report = synthesize_fastest(build, get_board("icebreaker"))
+    assert asked == builds
+    assert report["clock_mhz"] == kept
+    assert float((tmp_path / "gateware" / "top.bin").read_text()) == kept
+    assert report["bitstream"] == str(tmp_path / "gateware" / "top.bin")
+    assert not (tmp_path / "gateware_pll").exists()
+    assert [t["clock_mhz"] for t in report["clock_search"]] == builds
