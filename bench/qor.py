@@ -128,7 +128,25 @@ def plot(points: list[dict], path: Path) -> None:
     for name, fps, luts in ANCHORS:
         if fps and luts:
             ax.scatter(luts, fps, marker="x", color="black")
-            ax.annotate(name, (luts, fps), fontsize=7, xytext=(4, -10), textcoords="offset points")
+            ax.annotate(
+                name,
+                (luts, fps),
+                fontsize=7,
+                xytext=(-4, -12),
+                textcoords="offset points",
+                ha="right",
+            )
+        elif fps:  # no LUT count published: a level to compare frames/s with
+            ax.axhline(fps, ls="--", lw=0.8, color="grey")
+            ax.annotate(
+                f"{name} (LUTs not given)",
+                (0.01, fps),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                color="grey",
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("logic cells (iCE40 LC / ECP5 LUT4; FINN: LUT6)")

@@ -37,6 +37,24 @@ def target_clock(fmax_mhz: float) -> float:
     return math.floor(fmax_mhz * MARGIN / STEP_MHZ) * STEP_MHZ
 
 
+def usable_clock(board: Board, want: float) -> float | None:
+    """The highest clock at most ``want`` (in ``STEP_MHZ`` steps) the board's PLL makes.
+
+    The PLL makes a clock when its dividers come within 1 % of it: the ECP5's from 25 MHz
+    cannot make 73.5 or 73 MHz, but 72.5 (71.875 MHz).
+    """
+    from bnnhw.boards.pll import plan_pll
+
+    clock = want
+    while clock >= want * MARGIN:
+        try:
+            plan_pll(board, clock)
+            return clock
+        except BnnhwError:
+            clock -= STEP_MHZ
+    return None
+
+
 def synthesize_fastest(
     build: Build,
     board: Board,
@@ -52,8 +70,8 @@ def synthesize_fastest(
     for _ in range(PLL_TRIES):
         if not fmax:
             break
-        want = target_clock(fmax)
-        if want <= best["clock_mhz"]:
+        want = usable_clock(board, target_clock(fmax))
+        if want is None or want <= best["clock_mhz"]:
             break
         progress(f"Fmax {fmax:.1f} MHz: building again with the PLL at {want:g} MHz")
         try:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from bnnhw.boards import clock_search
-from bnnhw.boards.clock_search import synthesize_fastest, target_clock
+from bnnhw.boards.clock_search import synthesize_fastest, target_clock, usable_clock
 from bnnhw.boards.targets import get_board
 from bnnhw.errors import InputError
 
@@ -21,6 +21,18 @@ def test_target_clock_is_95_percent_of_fmax_in_half_megahertz_steps():
     assert target_clock(44.2) == 41.5  # 44.2 x 0.95 = 41.99
     assert target_clock(20.0) == 19.0  # exactly 19.0
     assert target_clock(16.3) == 15.0  # 15.485
+
+
+@pytest.mark.parametrize(
+    "board, want, clock",
+    [
+        ("ulx3s-85f", 73.5, 72.5),  # 25 MHz x 23 / 8 = 71.875 MHz; 73.5 and 73 are > 1 % off
+        ("ulx3s-85f", 84.5, 84.5),  # 25 x 27 / 8 = 84.375, within 1 %
+        ("icebreaker", 39.0, 39.0),  # 12 MHz x 52 / 16 = 39.0
+    ],
+)
+def test_usable_clock_is_the_highest_the_pll_makes(board, want, clock):
+    assert usable_clock(get_board(board), want) == clock
 
 
 def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[float]:
@@ -49,7 +61,7 @@ def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[floa
         ({12: 44.2, 41.5: 40.0, 38.0: 37.0}, [12, 41.5, 38.0], 12),  # none does: oscillator
         ({12: 11.0}, [12], 12),  # slower than the oscillator: no PLL build
         ({12: 12.4}, [12], 12),  # 0.95 x 12.4 = 11.78: the PLL gains nothing
-        ({12: 30.0}, [12], 12),  # the PLL cannot make 28.5 MHz (refused): oscillator
+        ({12: 30.0}, [12], 12),  # the build at 28.5 MHz fails (a tool error): oscillator
     ],
 )
 def test_search_builds_and_keeps(monkeypatch, tmp_path, fmax_at, builds, kept):
