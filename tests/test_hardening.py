@@ -330,3 +330,19 @@ def test_text_file_named_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         capsys, ["predict", DIGITS, x, "-o", tmp_path / "o.npy"], "frames.npy", "not a .npy file"
     )
     assert "pickle" not in line
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_quant_scale_not_stored_as_float32_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dtype: type
+) -> None:
+    # finding 2: with a scale of 0.1 in float64 qonnx quantizes in float64 and bnnhw in
+    # float32, and the fuzzing found constant frames where the two gave other classes
+    model = onnx.load(ROOT / "models" / "tfc_w1a1_in8_classic.onnx")
+    quant = next(n for n in model.graph.node if n.op_type == "Quant")
+    scale = next(t for t in model.graph.initializer if t.name == quant.input[1])
+    scale.CopyFrom(numpy_helper.from_array(np.asarray(0.1, dtype), scale.name))
+    path = tmp_path / "scale64.onnx"
+    onnx.save(model, path)
+    message = user_error(capsys, ["inspect", path], quant.name, quant.input[1])
+    assert f"stored as {np.dtype(dtype).name}" in message and "store it as float32" in message

@@ -147,8 +147,21 @@ class Importer(ConvMixin):
             raise self.fail(node, f"{what} {name!r} must be a constant (an initializer)")
         return self.consts[name]
 
-    def scalar(self, node: onnx.NodeProto, index: int, what: str) -> float:
-        c = np.asarray(self.const(node, index, what), dtype=np.float32)
+    def scalar(
+        self, node: onnx.NodeProto, index: int, what: str, *, arithmetic: bool = True
+    ) -> float:
+        """A constant input with one value; ``arithmetic``: it enters the quantizer's float
+        arithmetic, which qonnx runs in the constant's own precision and bnnhw replays in
+        float32, so it must be stored as float32."""
+        raw = np.asarray(self.const(node, index, what))
+        if arithmetic and raw.dtype != np.float32:
+            raise self.fail(
+                node,
+                f"{what} {node.input[index]!r} is stored as {raw.dtype}: the reference would "
+                "quantize in that precision and bnnhw in float32, which can round to other "
+                "codes; store it as float32",
+            )
+        c = raw.astype(np.float32)
         if c.size == 0 or np.any(c != c.flat[0]):
             raise self.fail(node, f"{what} must be one value per tensor, got shape {c.shape}")
         return float(c.flat[0])
@@ -258,7 +271,7 @@ class Importer(ConvMixin):
             )
         scale = self.scalar(node, 1, "scale")
         zero_point = self.scalar(node, 2, "zero point")
-        bits = self.scalar(node, 3, "bit width")
+        bits = self.scalar(node, 3, "bit width", arithmetic=False)
         signed, narrow = bool(self.attr(node, "signed", 1)), bool(self.attr(node, "narrow", 0))
         rounding = str(self.attr(node, "rounding_mode", "ROUND")).upper()
         if not scale > 0:
