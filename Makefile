@@ -33,5 +33,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The OSU 0.18 um standard-cell library for `bnnhw asic` (~/.cache/bnnhw/osu018)
+.PHONY: asic-lib
+asic-lib:
+	bash scripts/fetch_osu018.sh
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

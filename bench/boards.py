@@ -41,11 +41,16 @@ def build_one(
     lanes: int | None,
     extra: tuple[str, ...] = (),
 ) -> dict:
-    """``bnnhw build`` of one cell (``extra``: more of its options); the row for the table."""
+    """``bnnhw build`` of one cell (``extra``: more of its options); the row for the table.
+
+    ``model``: a bundled model's name, or the path of an .onnx file (named by its stem).
+    """
+    path = Path(model) if model.endswith(".onnx") else ROOT / "models" / f"{model}.onnx"
+    model = path.stem
     command = [
         str(Path(sys.executable).parent / "bnnhw"),
         "build",
-        str(ROOT / "models" / f"{model}.onnx"),
+        str(path),
         "--board",
         board,
         "-o",

@@ -47,7 +47,8 @@ class Build:
     folder: Path
     model: str
     folding: str = "auto"
-    max_lanes: int = DEFAULT_MAX_LANES
+    max_lanes: int | None = DEFAULT_MAX_LANES  # None with a board: the board's fit decides
+    board: str | None = None  # fold for (and check against) this board's resources
     in_word: int | None = None
     out_beat: int = 0
     with_scores: bool = True
@@ -56,6 +57,8 @@ class Build:
     top: str = ""
     verilog: Path | None = None
     report: dict = field(default_factory=dict)
+    fit: dict | None = None  # the board resource estimate (boards/fit.py), with a board
+    progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def accelerator(self) -> Accelerator:
@@ -90,10 +93,32 @@ def step_streamline(build: Build) -> None:
 
 
 def step_fold(build: Build) -> None:
-    if build.folding == "auto":
-        build.net = fold_auto(build.net, build.max_lanes)
-    else:
-        build.net = fold_explicit(build.net, load_folding(build.folding), build.folding)
+    board = None
+    if build.board:
+        from bnnhw.boards import get_board
+
+        board = get_board(build.board)
+    if build.folding == "auto" and build.max_lanes is None:
+        if board is None:
+            build.max_lanes = DEFAULT_MAX_LANES
+        else:
+            from bnnhw.boards.fit import fold_for_board
+
+            def tried(line: str) -> None:
+                if build.progress:
+                    build.progress(f"fit {line}")
+
+            build.net, fit = fold_for_board(build.net, board, progress=tried)
+            build.max_lanes, build.fit = fit.max_lanes, fit.as_dict()
+    if build.fit is None:
+        if build.folding == "auto":
+            build.net = fold_auto(build.net, build.max_lanes)
+        else:
+            build.net = fold_explicit(build.net, load_folding(build.folding), build.folding)
+        if board is not None:
+            from bnnhw.boards.fit import check_fits
+
+            build.fit = check_fits(build.net, board).as_dict()
     save_network(build.net, build.folder / "steps" / "3_fold")
     save_network(build.net, build.folder / "ir")
 
@@ -116,6 +141,8 @@ def step_report(build: Build) -> None:
     from bnnhw.reports import build_markdown
 
     build.report["seconds"] = dict(build.seconds)
+    if build.fit is not None:
+        build.report["fit"] = build.fit
     (build.folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
     (build.folder / "report.md").write_text(build_markdown(build.report))
     settings = {
@@ -124,6 +151,7 @@ def step_report(build: Build) -> None:
             "model",
             "folding",
             "max_lanes",
+            "board",
             "in_word",
             "out_beat",
             "with_scores",
@@ -161,7 +189,7 @@ def compile_model(
     created = _first_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        build = Build(folder=folder, model=str(model), **settings)
+        build = Build(folder=folder, model=str(model), progress=progress, **settings)
         for name, step in STEPS:
             start = time.perf_counter()
             step(build)
@@ -223,12 +251,20 @@ def load_build(folder: str | Path) -> Build:
     settings_path = folder / SETTINGS
     if not settings_path.is_file():
         raise InputError(f"{folder}: not a bnnhw build folder (no {SETTINGS}); run bnnhw compile")
-    settings = json.loads(settings_path.read_text())
-    top = settings.pop("top")
-    build = Build(folder=folder, **settings)
+    try:  # a build folder is user data: a damaged one is named, not a crash
+        settings = json.loads(settings_path.read_text())
+        top = settings.pop("top")
+        if not isinstance(top, str):
+            raise TypeError(f"top {top!r} is not a name")
+        build = Build(folder=folder, **settings)
+        report = json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        message = f"{folder}: damaged bnnhw build folder ({reason}); compile again"
+        raise InputError(message) from None
     build.net, build.top = load_network(folder / "ir"), top
     build.verilog = folder / f"{top}.v"
-    build.report = json.loads((folder / "report.json").read_text())
+    build.report = report
     return build
 
 

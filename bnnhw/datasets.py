@@ -191,3 +191,17 @@ def load_digits_split(
     y = digits.target.astype(np.uint8)
     train, test = digits_split_indices(len(y), seed)
     return x[train], y[train], x[test], y[test]
+
+
+def load_test_split(
+    name: str, data_dir: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float frames and labels of a bundled data set's test split ("mnist" or "digits")."""
+    if name == "mnist":
+        folder = data_dir or default_mnist_folder()
+        if folder is None:
+            raise InputError("no MNIST folder found; pass --data-dir or set BNNHW_MNIST")
+        images, labels = load_mnist(folder, split="test")
+        return mnist_to_float(images), labels
+    _, _, x, labels = load_digits_split()
+    return x, labels

@@ -181,6 +181,14 @@ def build_markdown(report: Mapping[str, Any]) -> str:
         ),
         "- weight ROM kind is a prediction; synthesis decides (see `bnnhw build`)",
     ]
+    fit = report.get("fit")
+    if fit:
+        how = f"max lanes {fit['max_lanes']}" if fit["max_lanes"] else "the folding given"
+        lines.append(
+            f"- folded for {fit['board']} ({how}): an estimated {fit['logic_cells']} of "
+            f"{fit['logic_cells_available']} logic cells and {fit['blocks']} of "
+            f"{fit['blocks_available']} block RAMs (`boards/fit.py`; synthesis decides)"
+        )
     if "seconds" in report:
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in report["seconds"].items())
         lines.append(f"- compile time: {steps}")

@@ -1,4 +1,4 @@
-"""Supported boards, as data: platform, clock, RAM kinds, UART, programmer, folding budget.
+"""Supported boards, as data: platform, clock, RAM kinds, UART, programmer.
 
 Every board runs the design at its oscillator's frequency unless ``--clock`` asks for a PLL
 (``bnnhw.boards.pll``), and talks to the host through the UART its USB bridge exposes
@@ -25,7 +25,6 @@ class Board:
     ram_blocks: int  # EBR blocks
     programmer: tuple[str, ...]  # argv, "{bitstream}" replaced; argv[0] is the env var's default
     programmer_env: str  # ICEPROG or OPENFPGALOADER
-    max_lanes: int  # default folding budget (XNOR lanes of the largest layer)
     spram_kbit: int = 0  # single-port RAM the bitstream cannot initialise (iCE40UP)
     pll_pad: bool = False  # iCE40: the oscillator pin is the PLL's own pad (SB_PLL40_PAD)
     uart: tuple[str, int] = ("uart", 0)
@@ -70,9 +69,11 @@ BOARDS: dict[str, Board] = {
             ram_blocks=30,
             programmer=("iceprog", "{bitstream}"),
             programmer_env="ICEPROG",
-            max_lanes=16,
             spram_kbit=1024,
             pll_pad=True,
+            # FT2232H (12 Mbaud at most): 1 Mbaud is 12 clocks a bit at 12 MHz and within
+            # 2 % at every PLL clock from 25 MHz up; 3 Mbaud misses 2 % at most PLL clocks
+            default_baud=1_000_000,
         ),
         Board(
             name="ulx3s-85f",
@@ -84,7 +85,9 @@ BOARDS: dict[str, Board] = {
             ram_blocks=208,
             programmer=("openFPGALoader", "-b", "ulx3s", "{bitstream}"),
             programmer_env="OPENFPGALOADER",
-            max_lanes=256,
+            # FT231X (3 Mbaud at most): 3 Mbaud is 8.33 clocks a bit at 25 MHz (4 % off);
+            # 1 Mbaud is 25 clocks, and within 2 % at every PLL clock above
+            default_baud=1_000_000,
         ),
         Board(
             name="icesugar",
@@ -96,7 +99,6 @@ BOARDS: dict[str, Board] = {
             ram_blocks=30,
             programmer=("openFPGALoader", "-b", "icesugar", "{bitstream}"),
             programmer_env="OPENFPGALOADER",
-            max_lanes=16,
             spram_kbit=1024,
             pll_pad=True,
         ),
@@ -110,7 +112,6 @@ BOARDS: dict[str, Board] = {
             ram_blocks=16,
             programmer=("iceprog", "{bitstream}"),
             programmer_env="ICEPROG",
-            max_lanes=8,
         ),
     ]
 }

@@ -70,7 +70,9 @@ class Accelerator(wiring.Component):
         with_scores: bool = True,
         register_every: int = DEFAULT_REGISTER_EVERY,
         out_beat: int = 0,
+        contents: bool = True,
     ) -> None:
+        """``contents=False``: ROMs of the right shapes, left empty (resource estimates)."""
         try:
             self.port_format = port_format_for(net, in_word, with_scores, out_beat)
         except ValueError as exc:
@@ -80,12 +82,23 @@ class Accelerator(wiring.Component):
         self.interval = max(hw.walk_cycles for hw in self.layers)
         self.stages = [
             ConvLayer(
-                hw, register_every=register_every, run_ahead=index > 0, interval=self.interval
+                hw,
+                register_every=register_every,
+                run_ahead=index > 0,
+                interval=self.interval,
+                contents=contents,
             )
             if hw.window is not None
-            else MVTU(hw, register_every=register_every)
+            else MVTU(hw, register_every=register_every, contents=contents)
             for index, hw in enumerate(self.layers)
         ]
+        # between dense layers the next layer reads the FIFO's word in place
+        self.converters = []
+        width = self.port_format.in_word
+        for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
+            in_place = index > 0 and isinstance(self.stages[index - 1], MVTU)
+            self.converters.append(converter(width, hw.stream_word, in_place=in_place))
+            width = len(stage.o.payload)
         self.argmax = argmax_for(
             net.classes,
             self.port_format.score_bits,
@@ -128,21 +141,20 @@ class Accelerator(wiring.Component):
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
         compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per width converter, the input register slice and the argmax's pipeline
-        (``SkidBuffer.latency``, ``Argmax.latency``); with
-        output beats, one for the output converter and one per further beat (to the
+        one per registered width converter (``latency``), the input register slice and
+        the argmax's pipeline (``SkidBuffer.latency``, ``Argmax.latency``); with output
+        beats, one for the output converter and one per further beat (to the
         result's last beat).
         Pinned against simulation by the tests. With convolutions the figure is an upper
         estimate: every layer's whole frame of work, one after another.
         """
         if self.has_windows:
             return self._conv_latency_estimate()
-        total, width = SkidBuffer.latency + self.argmax.latency, self.port_format.in_word
-        for index, (hw, mvtu) in enumerate(zip(self.layers, self.stages, strict=True)):
-            word = hw.simd * hw.in_bits
+        total = SkidBuffer.latency + self.argmax.latency
+        stages = zip(self.layers, self.stages, self.converters, strict=True)
+        for index, (hw, mvtu, conv) in enumerate(stages):
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
-            total += load + hw.cycles + mvtu.latency + (width != word)
-            width = hw.neurons
+            total += load + hw.cycles + mvtu.latency + (conv.latency if conv else 0)
         if self.port_format.out_beats > 1:
             total += self.port_format.out_beats
         return total
@@ -168,8 +180,8 @@ class Accelerator(wiring.Component):
         m.submodules.input_slice = input_slice = SkidBuffer(self.port_format.in_word)
         wiring.connect(m, wiring.flipped(self.i), input_slice.i)
         upstream = input_slice.o
-        for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
-            conv = converter(len(upstream.payload), hw.stream_word)
+        stages = zip(self.stages, self.converters, strict=True)
+        for index, (stage, conv) in enumerate(stages):
             if conv is not None:
                 m.submodules[f"convert{index}"] = conv
                 wiring.connect(m, upstream, conv.i)

@@ -1,12 +1,22 @@
 """The board side of the UART host link (protocol: :mod:`bnnhw.link_protocol`).
 
-    UART bytes -> [frame FSM: sync, counter, length, payload -> buffer RAM, CRC check]
-               -> (CRC good) buffer RAM -> bit gearbox -> accelerator input words
-    accelerator result -> [response FSM: sync, counter, status, result bytes, CRC] -> UART
+    UART bytes -> [request FSM: sync, counter, header, payload -> FrameStore, CRC check]
+               -> (CRC good) FrameStore -> accelerator input words (once, or a bench's replay)
+    accelerator results -> [response FSM | BenchSink] -> UART
 
-The payload is buffered in a RAM of ``frame_bytes`` bytes and released to the accelerator
-only after its CRC matched, so a corrupted frame is never classified. The checksum is
-``amaranth.lib.crc``'s CRC-16/CCITT-FALSE, the one the host computes with ``binascii``.
+A frame is released to the accelerator only after its CRC matched, so a corrupted frame
+is never classified. The checksums are ``amaranth.lib.crc``'s CRC-16/CCITT-FALSE, the one
+the host computes with ``binascii``: one circuit checks requests, signs responses and, in
+bench mode, hashes the results as they leave the accelerator.
+
+For the clock: the state machine is one-hot, every decision reads flip-flops (flags the
+received byte set the cycle after it came, the byte of the result picked a cycle ahead,
+the CRC's input and enable), and ``tx_byte`` is a one-byte queue to the UART whose
+``valid`` is a flip-flop, so no path is more than about four LUTs deep. For size: header
+fields are checked as they arrive instead of being kept, and the result is read in place
+from the accelerator's output stream (a stream holds its payload until it is taken).
+Synthesis warns that the one-hot state register ignores its initial value: ``BoardTop``
+resets the link on the first cycle, so it starts in HUNT even without a domain reset.
 """
 
 from __future__ import annotations
@@ -14,11 +24,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bnnhw import link_protocol as lp
 from bnnhw.port_format import PortFormat
+from bnnhw.rtl_gen.bench_sink import BenchSink
+from bnnhw.rtl_gen.frame_store import FrameStore
 
 CRC16 = catalog.CRC16_CCITT_FALSE(data_width=8)  # = link_protocol.crc16
 
@@ -27,16 +38,20 @@ class BoardLink(wiring.Component):
     """``rx``: bytes from the UART; ``tx``: bytes to it; ``acc_i``/``acc_o``: the accelerator.
 
     ``rx_error`` (a framing error or overrun of the UART) marks the frame being received
-    as bad. ``idle_cycles`` is the line-idle timeout that ends a truncated frame.
+    as bad. The line-idle timeout that ends a truncated frame is ``idle_cycles`` rounded
+    down to a power of two (a counter's top bit). ``bench_frames`` is how many frames a
+    bench request may send (0: no bench mode).
     """
 
-    def __init__(self, port_format: PortFormat, *, idle_cycles: int) -> None:
+    def __init__(self, port_format: PortFormat, *, idle_cycles: int, bench_frames: int) -> None:
         self.fmt = lp.LinkFormat.for_port(port_format)
-        self.in_word = port_format.in_word
-        self.frame_words = port_format.frame_words
-        if idle_cycles < 1:
-            raise ValueError(f"idle timeout of {idle_cycles} cycles must be positive")
-        self.idle_cycles = idle_cycles
+        self.port_format = port_format
+        if idle_cycles < 2:
+            raise ValueError(f"idle timeout of {idle_cycles} cycles must be at least 2")
+        if not 0 <= bench_frames <= 255:
+            raise ValueError(f"bench frames {bench_frames} must be 0 to 255")
+        self.idle_bits = idle_cycles.bit_length() - 1  # 2**idle_bits <= idle_cycles
+        self.bench_frames = bench_frames
         super().__init__(
             {
                 "rx": In(stream.Signature(8)),
@@ -49,150 +64,249 @@ class BoardLink(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        fmt, in_word = self.fmt, self.in_word
-        n = fmt.frame_bytes
-        m.submodules.buffer = buffer = Memory(shape=8, depth=n, init=[])
-        wr, rd = buffer.write_port(), buffer.read_port()
+        fmt, pf, bench_on = self.fmt, self.port_format, self.bench_frames > 0
+        m.submodules.store = store = FrameStore(pf.frame_bits, pf.in_word, self.bench_frames)
+        wiring.connect(m, store.o, wiring.flipped(self.acc_i))
+        m.submodules.crc = crc = CRC16.create()
+        # the CRC takes its byte and its enable from flip-flops, a cycle after the fact
+        crc_feed, crc_byte, crc_start = Signal(), Signal(8), Signal()
+        m.d.comb += [crc.valid.eq(crc_feed), crc.data.eq(crc_byte), crc.start.eq(crc_start)]
+        m.d.sync += [crc_feed.eq(0), crc_start.eq(0)]
+
+        # the UART holds its byte until the next one, and ``valid`` is a one-cycle pulse
+        byte, got = self.rx.payload, self.rx.valid
+        m.d.comb += [self.rx.ready.eq(1), store.byte.eq(byte)]
+        sync_a5, sync_b6 = Signal(), Signal()  # a sync byte came last cycle
+        # what the byte held last cycle, as flags: the checks read these flip-flops
+        byte_lo, byte_hi, byte_zero, byte_fits = Signal(), Signal(), Signal(), Signal()
+        byte_crc_lo, byte_crc_hi = Signal(), Signal()
+        m.d.sync += [byte_lo.eq(byte == fmt.frame_bytes & 0xFF)]
+        m.d.sync += [byte_hi.eq(byte == fmt.frame_bytes >> 8), byte_zero.eq(byte == 0)]
+        m.d.sync += byte_fits.eq(byte <= max(self.bench_frames, 1))
+        m.d.sync += [byte_crc_lo.eq(byte == crc.crc[:8]), byte_crc_hi.eq(byte == crc.crc[8:])]
+        repeats_lo_zero = Signal()
+        m.d.sync += [sync_a5.eq(got & (byte == lp.REQUEST_SYNC))]
+        m.d.sync += [sync_b6.eq(got & (byte == lp.BENCH_SYNC))]
 
         counter, status = Signal(8), Signal(2)
-        length_lo, rx_crc_lo = Signal(8), Signal(8)
-        addr = Signal(range(n + 1))
-        bad = Signal()  # a UART error during this frame
-        idle = Signal(range(self.idle_cycles + 1))
-        sent = Signal(range(fmt.result_bytes + 1))
-        # the result is sent straight from acc_o (a stream holds its payload until ready)
-        pad = fmt.result_bytes * 8 - len(self.acc_o.payload)
-        result = Cat(self.acc_o.payload, Const(0, pad)) if pad else self.acc_o.payload
-        result_byte = result.word_select(sent, 8)
+        bench = Signal()  # this request is a bench
+        header_ok, crc_lo_ok, crc_ok = Signal(), Signal(), Signal()
+        bad = Signal()  # a UART error during this request
+        frame_byte = Signal(range(fmt.frame_bytes))
+        frame_last = Signal()  # frame_byte == frame_bytes - 1
+        frames, frames_left = Signal(8), Signal(8)
+        frames_one = Signal()  # frames_left == 1
+        repeats = Signal(16)
+        go = Signal()  # start the replay (and the bench sink)
+        m.d.sync += go.eq(0)
+        m.d.comb += [store.start.eq(go), store.repeats.eq(repeats)]
 
-        byte = self.rx.payload
-        # one CRC circuit, fed the byte of whichever state is checksumming: ``start``
-        # restarts it, ``valid`` adds the byte; ``crc`` is the CRC of the bytes added so far
-        m.submodules.crc = checksum = CRC16.create()
-        crc, crc_byte = checksum.crc, checksum.data
-        m.d.comb += crc_byte.eq(byte)
-        got = Signal()
-        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
-        timed_out = Signal()  # idle == idle_cycles, kept as a flip-flop
+        idle = Signal(self.idle_bits + 1)
+        timed_out = idle[-1]
         with m.If(got):
-            m.d.sync += [idle.eq(0), timed_out.eq(0)]
+            m.d.sync += idle.eq(0)
         with m.Elif(~timed_out):
-            m.d.sync += [idle.eq(idle + 1), timed_out.eq(idle == self.idle_cycles - 1)]
+            m.d.sync += idle.eq(idle + 1)
         with m.If(self.rx_error):
             m.d.sync += bad.eq(1)
 
-        # bit-serial gearbox: buffer bytes -> in_word-bit words, one bit per cycle (no
-        # barrel shifter; the frame is already buffered, so the time hardly matters)
-        word, have = Signal(in_word), Signal(range(in_word + 1))
-        bits, left = Signal(8), Signal(range(9))  # the byte being split, its bits left
-        pending = Signal()
-        # have == in_word and left != 0, kept as flip-flops for a short FEED decision
-        word_full, bits_left = Signal(), Signal()
-        words = Signal(range(self.frame_words + 1))
-        m.d.comb += [wr.addr.eq(addr), wr.data.eq(byte), rd.addr.eq(addr)]
-        m.d.comb += self.acc_i.payload.eq(word)
+        replying = Signal()  # the CRC takes tx_byte (the response), not the received byte
+        sent = Signal(range(max(fmt.result_bytes, lp.BENCH_BODY_BYTES) + 1))
+        tx_byte = Signal(8)
+        body_end = Signal()  # sent == the body's length: the byte going out is its last
+        # tx_byte is a one-byte queue to the UART: its ``valid`` (tx_full) is a flip-flop,
+        # and a state loads it when it is empty, whatever the UART is doing
+        tx_full, loaded = Signal(), Signal()  # loaded: a checksummed byte, last cycle
+        m.d.comb += [self.tx.payload.eq(tx_byte), self.tx.valid.eq(tx_full)]
+        with m.If(self.tx.ready):
+            m.d.sync += tx_full.eq(0)
+        m.d.sync += loaded.eq(0)
+        with m.If(loaded):
+            m.d.sync += crc_feed.eq(1)
+        result = self.acc_o.payload
+        pad = fmt.result_bytes * 8 - len(result)
+        result = Cat(result, Const(0, pad)) if pad else result
+        pick = Signal(8)  # byte ``sent`` of the result a cycle ago: to send or to hash
 
-        def receive(next_state, *updates):
+        if bench_on:
+            m.submodules.sink = sink = BenchSink(pf.out_word)
+            m.d.comb += [sink.frames.eq(frames), sink.repeats.eq(repeats)]
+            bench_go = Signal()  # go, for a bench: the sink's start is one flip-flop
+            m.d.sync += bench_go.eq(0)
+            m.d.comb += sink.start.eq(bench_go)
+            m.d.comb += [sink.results.payload.eq(self.acc_o.payload)]
+            m.d.comb += sink.results.valid.eq(self.acc_o.valid & bench)
+            results_crc = Signal(16)
+            stats = Cat(sink.span, results_crc)  # the bench's response body
+            stats_pick = Signal(8)  # its byte ``sent``, a cycle ago (like ``pick``)
+            m.d.sync += stats_pick.eq(stats.word_select(sent, 8))
+            hashing = Signal()  # the CRC takes the results, from CHECK_CRC to sink.done
+            m.d.sync += crc_byte.eq(Mux(replying, tx_byte, Mux(hashing, pick, byte)))
+            with m.If(sink.hash):
+                m.d.sync += crc_feed.eq(1)
+        else:
+            m.d.sync += crc_byte.eq(Mux(replying, tx_byte, byte))
+        m.d.sync += pick.eq(result.word_select(sent, 8))
+
+        def receive(next_state):
+            """Go to ``next_state`` with a byte, answer TRUNCATED when the line goes idle."""
             with m.If(got):
-                m.d.comb += checksum.valid.eq(1)
-                m.d.sync += updates
+                m.d.sync += crc_feed.eq(1)
                 m.next = next_state
             with m.Elif(timed_out):
-                m.d.sync += status.eq(lp.TRUNCATED)
-                m.next = "REPLY_SYNC"
+                m.next = "TIMEOUT"
 
-        def send(value, next_state):
-            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
-            with m.If(self.tx.ready):
+        def load(next_state, value, *, checksummed=True):
+            """Put ``value`` in ``tx_byte`` for the UART once it is free; go on."""
+            with m.If(~tx_full):
+                m.d.sync += [tx_byte.eq(value), tx_full.eq(1)]
+                if checksummed:
+                    m.d.sync += loaded.eq(1)
                 m.next = next_state
-            return self.tx.ready
 
-        with m.FSM():
-            with m.State("HUNT"), m.If(got & (byte == lp.REQUEST_SYNC)):
-                m.d.comb += checksum.start.eq(1)
-                m.d.sync += [bad.eq(self.rx_error), counter.eq(0)]
-                m.next = "COUNTER"
+        with m.FSM() as fsm:
+            with m.State("HUNT"):
+                m.d.comb += store.clear.eq(1)
+                m.d.sync += crc_start.eq(1)
+                m.d.sync += [bad.eq(0), replying.eq(0), frame_byte.eq(0), bench.eq(0)]
+                m.d.sync += frame_last.eq(fmt.frame_bytes == 1)
+                with m.If(sync_a5):
+                    m.next = "COUNTER"
+                if bench_on:
+                    with m.If(sync_b6):
+                        m.d.sync += bench.eq(1)
+                        m.next = "COUNTER"
             with m.State("COUNTER"):
-                receive("LEN_LO", counter.eq(byte))
+                m.d.sync += [counter.eq(byte), frames.eq(1), repeats.eq(1)]
+                receive("LEN_LO")
+                if bench_on:
+                    with m.If(got & bench):
+                        m.next = "FRAMES"
+            # the header's fields are checked from flags the byte set a cycle after it came
             with m.State("LEN_LO"):
-                receive("LEN_HI", length_lo.eq(byte))
+                receive("LEN_HI")
             with m.State("LEN_HI"):
-                receive("PAYLOAD", addr.eq(0))
-                with m.If(got & (Cat(length_lo, byte) != n)):
+                m.d.sync += header_ok.eq(byte_lo)  # about len_lo, until a byte comes
+                receive("CHECK_HEADER")
+            if bench_on:
+                with m.State("FRAMES"):
+                    m.d.sync += frames.eq(byte)
+                    receive("REPEATS_LO")
+                with m.State("REPEATS_LO"):
+                    m.d.sync += [repeats[:8].eq(byte), header_ok.eq(~byte_zero & byte_fits)]
+                    receive("REPEATS_HI")
+                with m.State("REPEATS_HI"):
+                    m.d.sync += [repeats[8:].eq(byte), repeats_lo_zero.eq(byte_zero)]
+                    receive("CHECK_HEADER")
+            with m.State("CHECK_HEADER"):  # the flags are about the header's last byte now
+                last_ok = (
+                    Mux(bench, ~(repeats_lo_zero & byte_zero), byte_hi) if bench_on else byte_hi
+                )
+                m.d.sync += [header_ok.eq(header_ok & last_ok)]
+                m.d.sync += [frames_left.eq(frames), frames_one.eq(frames == 1)]
+                m.next = "CHECK_LENGTH"
+            with m.State("CHECK_LENGTH"):
+                with m.If(header_ok):
+                    m.next = "PAYLOAD"
+                with m.Else():
                     m.d.sync += status.eq(lp.BAD_LENGTH)
                     m.next = "DRAIN"
             with m.State("PAYLOAD"):
-                m.d.comb += wr.en.eq(got)
-                receive("PAYLOAD", addr.eq(addr + 1))
-                with m.If(got & (addr == n - 1)):
-                    m.next = "CRC_LO"
+                m.d.comb += store.byte_valid.eq(got)
+                receive("PAYLOAD")
+                with m.If(got):
+                    m.d.sync += [frame_byte.eq(frame_byte + 1)]
+                    m.d.sync += frame_last.eq(frame_byte == fmt.frame_bytes - 2)
+                    with m.If(frame_last):
+                        m.d.sync += [frame_byte.eq(0), frame_last.eq(fmt.frame_bytes == 1)]
+                        m.d.sync += [frames_left.eq(frames_left - 1)]
+                        m.d.sync += frames_one.eq(frames_left == 2)
+                        with m.If(frames_one):
+                            m.next = "CRC_LO"
             with m.State("CRC_LO"):
                 with m.If(got):
-                    m.d.sync += rx_crc_lo.eq(byte)
                     m.next = "CRC_HI"
                 with m.Elif(timed_out):
-                    m.d.sync += status.eq(lp.TRUNCATED)
-                    m.next = "REPLY_SYNC"
+                    m.next = "TIMEOUT"
             with m.State("CRC_HI"):
+                m.d.sync += crc_lo_ok.eq(byte_crc_lo)  # about crc_lo, until a byte comes
                 with m.If(got):
-                    ok = (Cat(rx_crc_lo, byte) == crc) & ~bad & ~self.rx_error
-                    m.d.sync += [addr.eq(0), have.eq(0), left.eq(0), pending.eq(0), words.eq(0)]
-                    m.d.sync += [word_full.eq(0), bits_left.eq(0)]
-                    m.d.sync += status.eq(Mux(ok, lp.OK, lp.BAD_CHECKSUM))
-                    m.next = "CHECK"
+                    m.next = "CHECK_CRC"
                 with m.Elif(timed_out):
-                    m.d.sync += status.eq(lp.TRUNCATED)
-                    m.next = "REPLY_SYNC"
-            with m.State("CHECK"):
-                with m.If(status == lp.OK):
-                    m.next = "FEED"
+                    m.next = "TIMEOUT"
+            with m.State("CHECK_CRC"):
+                m.d.sync += crc_ok.eq(crc_lo_ok & byte_crc_hi & ~bad)
+                m.next = "CHECK_CRC_OK"
+            with m.State("CHECK_CRC_OK"):
+                with m.If(crc_ok & ~bad):
+                    m.d.sync += status.eq(lp.OK)
+                    m.d.sync += go.eq(1)  # the replay starts next cycle, from a register
+                    if bench_on:
+                        m.d.sync += bench_go.eq(bench)
+                    m.next = "WAIT"
+                    if bench_on:
+                        with m.If(bench):
+                            m.d.sync += crc_start.eq(1)  # now it hashes the results
+                            m.d.sync += hashing.eq(1)
+                            m.next = "BENCH"
                 with m.Else():
-                    m.next = "REPLY_SYNC"
+                    m.d.sync += status.eq(lp.BAD_CHECKSUM)
+                    m.next = "REPLY"
             with m.State("DRAIN"):  # noqa: SIM117 (bad length: wait for an idle line)
                 with m.If(timed_out):
-                    m.next = "REPLY_SYNC"
-            with m.State("FEED"):
-                with m.If(word_full):
-                    m.d.comb += self.acc_i.valid.eq(1)
-                    with m.If(self.acc_i.ready):
-                        m.d.sync += [have.eq(0), word_full.eq(0), words.eq(words + 1)]
-                        with m.If(words == self.frame_words - 1):
-                            m.next = "WAIT"
-                with m.Elif(bits_left):  # LSB first: the word's first bit ends up at bit 0
-                    m.d.sync += [word.eq(Cat(word[1:], bits[0])), bits.eq(bits >> 1)]
-                    m.d.sync += [left.eq(left - 1), have.eq(have + 1)]
-                    m.d.sync += [bits_left.eq(left != 1), word_full.eq(have == in_word - 1)]
-                with m.Elif(pending):
-                    m.d.sync += [bits.eq(rd.data), left.eq(8), bits_left.eq(1), pending.eq(0)]
-                with m.Else():
-                    m.d.sync += [pending.eq(1), addr.eq(addr + 1)]
-            with m.State("WAIT"), m.If(self.acc_o.valid):  # taken once the reply is sent
-                m.next = "REPLY_SYNC"
-            with m.State("REPLY_SYNC"), m.If(send(lp.RESPONSE_SYNC, "REPLY_COUNTER")):
-                m.d.comb += checksum.start.eq(1)
-                m.d.sync += sent.eq(0)
-            with m.State("REPLY_COUNTER"):
-                m.d.comb += crc_byte.eq(counter)
-                with m.If(send(counter, "REPLY_STATUS")):
-                    m.d.comb += checksum.valid.eq(1)
-            with m.State("REPLY_STATUS"):
-                m.d.comb += crc_byte.eq(status)
-                with m.If(send(status, "REPLY_STATUS")):
-                    m.d.comb += checksum.valid.eq(1)
-                    with m.If(status == lp.OK):
-                        m.next = "REPLY_RESULT"
-                    with m.Else():
-                        m.next = "REPLY_CRC_LO"
-            with m.State("REPLY_RESULT"):
-                m.d.comb += crc_byte.eq(result_byte)
-                with m.If(send(result_byte, "REPLY_RESULT")):
-                    m.d.comb += checksum.valid.eq(1)
-                    m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent == fmt.result_bytes - 1):
+                    m.next = "REPLY"
+            with m.State("WAIT"):  # noqa: SIM117 (classify: the one result is the body)
+                with m.If(self.acc_o.valid):
+                    m.next = "REPLY"
+            if bench_on:
+                with m.State("BENCH"):
+                    m.d.comb += self.acc_o.ready.eq(sink.results.ready)
+                    with m.If(sink.index_clear):  # ``sent`` follows the sink's byte index
+                        m.d.sync += sent.eq(0)
+                    with m.Elif(sink.index_step):
+                        m.d.sync += sent.eq(sent + 1)
+                    with m.If(sink.done):
+                        m.d.sync += [results_crc.eq(crc.crc), hashing.eq(0)]
+                        m.next = "REPLY"
+            with m.State("TIMEOUT"):
+                m.d.sync += status.eq(lp.TRUNCATED)
+                m.next = "REPLY"
+            with m.State("REPLY"):  # (waits for the previous reply's last byte to leave)
+                m.d.sync += [sent.eq(0), replying.eq(1), crc_start.eq(1)]
+                m.d.sync += body_end.eq(~bench & (fmt.result_bytes == 1))
+                load("LOAD_COUNTER", lp.RESPONSE_SYNC, checksummed=False)
+            with m.State("LOAD_COUNTER"):
+                load("LOAD_STATUS", counter)
+            with m.State("LOAD_STATUS"):  # one load; the next state alone depends on it
+                load("CRC_WAIT", status)
+                with m.If(~tx_full & (status == lp.OK)):
+                    m.next = "LOAD_RESULT"
+                    if bench_on:
+                        with m.If(bench):
+                            m.next = "LOAD_STATS"
+            with m.State("LOAD_RESULT"):  # ``pick`` is byte ``sent`` of the result
+                load("LOAD_RESULT", pick)
+                with m.If(~tx_full):
+                    m.d.sync += [sent.eq(sent + 1), body_end.eq(sent == fmt.result_bytes - 2)]
+                    with m.If(body_end):
                         m.d.comb += self.acc_o.ready.eq(1)  # the result is out: release it
-                        m.next = "REPLY_CRC_LO"
-            with m.State("REPLY_CRC_LO"):
-                send(crc[:8], "REPLY_CRC_HI")
-            with m.State("REPLY_CRC_HI"):
-                send(crc[8:], "HUNT")
+                        m.next = "CRC_WAIT"
+            if bench_on:
+                with m.State("LOAD_STATS"):
+                    load("LOAD_STATS", stats_pick)
+                    with m.If(~tx_full):
+                        m.d.sync += sent.eq(sent + 1)
+                        m.d.sync += body_end.eq(sent == lp.BENCH_BODY_BYTES - 2)
+                        with m.If(body_end):
+                            m.next = "CRC_WAIT"
+            with m.State("CRC_WAIT"):  # the last byte reaches the CRC 3 cycles after it
+                m.next = "CRC_WAIT_2"  # was loaded
+            with m.State("CRC_WAIT_2"):
+                m.next = "LOAD_CRC_LO"
+            with m.State("LOAD_CRC_LO"):  # the checksum bytes are not checksummed
+                load("LOAD_CRC_HI", crc.crc[:8], checksummed=False)
+            with m.State("LOAD_CRC_HI"):
+                load("HUNT", crc.crc[8:], checksummed=False)
+        # one flip-flop per state: each state's logic then reads one bit, not a decoder
+        fsm.state.attrs["fsm_encoding"] = "one-hot"
         return m

@@ -9,7 +9,7 @@ the ``sync`` domain, e.g. ``bnnhw.boards.pll.PLLDomain``), at the PLL's. Given a
 are the component's ports.
 """
 
-from amaranth.hdl import ClockDomain, Module
+from amaranth.hdl import ClockDomain, Module, ResetInserter, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,10 @@ class BoardTop(wiring.Component):
     """``source`` is a Build (anything with ``.accelerator()``) or a function making one.
 
     ``clk_hz`` is the clock the design runs at, ``baud`` the UART rate, or ``divisor``
-    (clock cycles per bit) directly, which simulations use to run fast.
+    (clock cycles per bit) directly, which simulations use to run fast. ``bench_frames``
+    is how many frames a bench request may hold (0: no bench mode); by default the build
+    report's ``link.bench_frames``, else what one block RAM holds
+    (:func:`bnnhw.link_protocol.bench_capacity`, the RAM the link needs for one frame).
     """
 
     rx: In(1, init=1)
@@ -38,6 +41,7 @@ class BoardTop(wiring.Component):
         divisor: int | None = None,
         idle_byte_times: int = lp.IDLE_BYTE_TIMES,
         clock=None,
+        bench_frames: int | None = None,
     ) -> None:
         self.clock = clock
         make = getattr(source, "accelerator", source)
@@ -56,14 +60,31 @@ class BoardTop(wiring.Component):
         self.divisor = divisor
         self.link_format = lp.LinkFormat.for_port(self.port_format)
         self.uart_rx, self.uart_tx = UARTRx(divisor), UARTTx(divisor)
-        self.link = BoardLink(self.port_format, idle_cycles=idle_byte_times * 10 * divisor)
+        if bench_frames is None:
+            bench_frames = lp.build_bench_frames(getattr(source, "report", None), self.port_format)
+        self.bench_frames = bench_frames
+        self.link = BoardLink(
+            self.port_format,
+            idle_cycles=idle_byte_times * 10 * divisor,
+            bench_frames=bench_frames,
+        )
         super().__init__()
 
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.uart_rx = self.uart_rx
         m.submodules.uart_tx = self.uart_tx
-        m.submodules.link = self.link
+        if self.clock is None:
+            # the link's one-hot state machine must start from its reset state even where
+            # the sync domain has no reset (ECP5 without a PLL: the registers only get
+            # their init values): a flip-flop that is 1 for the first cycle resets it. A
+            # PLL's domain is held in reset until it locks, and there the extra reset
+            # would only add to the fan-out of the reset on fast paths.
+            power_on = Signal(init=1)
+            m.d.sync += power_on.eq(0)
+            m.submodules.link = ResetInserter(power_on)(self.link)
+        else:
+            m.submodules.link = self.link
         m.submodules.accelerator = self.accelerator
         wiring.connect(m, self.uart_rx.o, self.link.rx)
         wiring.connect(m, self.link.tx, self.uart_tx.i)

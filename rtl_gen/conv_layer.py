@@ -56,8 +56,10 @@ class ConvLayer(wiring.Component):
         register_every: int = DEFAULT_REGISTER_EVERY,
         run_ahead: bool = True,
         interval: int | None = None,
+        contents: bool = True,
     ) -> None:
-        """``interval``: the network's cycles per frame (default: this layer's own)."""
+        """``interval``: the network's cycles per frame (default: this layer's own);
+        ``contents``: the MVTU's (False: empty ROMs, for resource estimates)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
@@ -73,7 +75,7 @@ class ConvLayer(wiring.Component):
         # feeding a dense layer of the same speed, loses cycles)
         self.window_depth = math.ceil(gap * pace / hw.cycles) + 2
         self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
-        self.mvtu = MVTU(hw, register_every=register_every)
+        self.mvtu = MVTU(hw, register_every=register_every, contents=contents)
         self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
         super().__init__(
             {

@@ -30,9 +30,15 @@ from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 
 
 class MVTU(wiring.Component):
-    """One layer. ``register_every``: adder-tree levels between pipeline registers."""
+    """One layer. ``register_every``: adder-tree levels between pipeline registers.
 
-    def __init__(self, hw: LayerHW, *, register_every: int = DEFAULT_REGISTER_EVERY) -> None:
+    ``contents=False`` leaves the weight and threshold ROMs empty (same shapes): a design
+    for resource estimates, which elaborates in a fraction of the time.
+    """
+
+    def __init__(
+        self, hw: LayerHW, *, register_every: int = DEFAULT_REGISTER_EVERY, contents: bool = True
+    ) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.fan_in % hw.simd:
             problem = (
@@ -45,6 +51,7 @@ class MVTU(wiring.Component):
             refuse(self, problem)
         self.hw = hw
         self.register_every = register_every
+        self.contents = contents
         if hw.is_output:
             lo, hi = hw.score_range
             self.score_shape = signed(signed_width(lo, hi))
@@ -150,7 +157,9 @@ class MVTU(wiring.Component):
             m.d.sync += credits.eq(credits + 1)
 
         m.submodules.weights = weights = memory.Memory(
-            shape=unsigned(pe * simd), depth=nf_n * sf_n, init=hw.weight_words()
+            shape=unsigned(pe * simd),
+            depth=nf_n * sf_n,
+            init=hw.weight_words() if self.contents else [],
         )
         w_rd = weights.read_port()
         m.d.comb += [rd.addr.eq(r_bank * sf_n + sf), w_rd.addr.eq(rom_addr)]
@@ -186,15 +195,18 @@ class MVTU(wiring.Component):
         m.d.sync += [done3.eq(v2 & last2), nf3.eq(nf2)]
 
         # -- threshold or score; assemble the frame's output vector -------------------------
+        # segments 0 .. NF-2 shift in from the top (one shared enable, no address
+        # decoder); the last one completes the vector on its way into the FIFO
         segment = self._segment(m, accs, nf2, nf3)
         seg_width = len(segment)
-        vector = Signal(len(self.o.payload))
-        with m.If(done3):
-            m.d.sync += vector.word_select(nf3, seg_width).eq(segment)
+        earlier = Signal((nf_n - 1) * seg_width)
+        if nf_n > 1:
+            with m.If(done3):
+                m.d.sync += earlier.eq(Cat(earlier[seg_width:], segment))
         m.d.comb += [
             push.eq(done3 & (nf3 == nf_n - 1)),
             out_fifo.w_en.eq(push),
-            out_fifo.w_data.eq(Cat(vector[: (nf_n - 1) * seg_width], segment)),
+            out_fifo.w_data.eq(Cat(earlier, segment)),
         ]
         return m
 
@@ -224,7 +236,9 @@ class MVTU(wiring.Component):
             init=[
                 sum((int(t) & mask) << (j * t_shape.width) for j, t in enumerate(row))
                 for row in hw.threshold_words()
-            ],
+            ]
+            if self.contents
+            else [],
         )
         t_rd = t_mem.read_port()
         m.d.comb += t_rd.addr.eq(nf2)

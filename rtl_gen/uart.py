@@ -109,12 +109,14 @@ class UARTTx(_UART):
         frame = Signal(10, init=0x3FF)  # stop, data[7:0], start; shifted out LSB first
         left = Signal(range(12))
 
-        m.d.comb += self.i.ready.eq(left == 0)
-        with m.If(left == 0), m.If(self.i.valid):
+        idle = Signal(init=1)  # left == 0, as a flip-flop: ``ready`` is one wire
+        m.d.comb += self.i.ready.eq(idle)
+        with m.If(idle), m.If(self.i.valid):
             m.d.sync += [
                 frame.eq(Cat(Const(0, 1), self.i.payload, Const(1, 1))),
                 left.eq(11),  # 10 bits, then one more step so the stop bit lasts
                 timer.eq(0),
+                idle.eq(0),
             ]
         with m.Elif(timer == 0):
             m.d.sync += [
@@ -122,6 +124,7 @@ class UARTTx(_UART):
                 frame.eq(frame >> 1 | (1 << 9)),
                 timer.eq(self.divisor - 1),
                 left.eq(left - 1),
+                idle.eq(left == 1),
             ]
         with m.Else():
             m.d.sync += timer.eq(timer - 1)

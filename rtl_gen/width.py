@@ -7,7 +7,7 @@ word is taken in the same cycle the last piece of the previous one leaves.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,8 @@ class Downsizer(wiring.Component):
             refuse(self, f"Downsizer: the narrow width {narrow} must divide the wide {wide}")
         self.ratio = wide // narrow
         super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
+
+    latency = 1  # a word is registered before its first piece leaves
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -45,6 +47,42 @@ class Downsizer(wiring.Component):
         return m
 
 
+class WordSelector(wiring.Component):
+    """A ``wide``-bit word sent as ``wide / narrow`` words of ``narrow`` bits, read in place.
+
+    Unlike :class:`Downsizer` it keeps no copy of the word: it selects each piece from the
+    upstream payload, which a stream holds steady until it is taken, and takes the word
+    with its last piece. Between layers that saves a register and a shift multiplexer per
+    output bit, and the cycle they cost.
+    """
+
+    latency = 0
+
+    def __init__(self, wide: int, narrow: int) -> None:
+        if narrow < 1 or wide % narrow:
+            refuse(self, f"WordSelector: the narrow width {narrow} must divide the wide {wide}")
+        self.ratio = wide // narrow
+        super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        narrow = len(self.o.payload)
+        index = Signal(range(self.ratio))
+        last = Signal(init=self.ratio == 1)  # index == ratio - 1, as a flip-flop
+        taken = self.o.valid & self.o.ready
+        m.d.comb += [
+            self.o.valid.eq(self.i.valid),
+            self.o.payload.eq(self.i.payload.word_select(index, narrow)),
+            self.i.ready.eq(self.o.ready & last),
+        ]
+        with m.If(taken):
+            m.d.sync += [
+                index.eq(Mux(last, 0, index + 1)),
+                last.eq(Mux(last, self.ratio == 1, index == self.ratio - 2)),
+            ]
+        return m
+
+
 class Upsizer(wiring.Component):
     """``wide / narrow`` words of ``narrow`` bits in, one ``wide``-bit word out."""
 
@@ -53,6 +91,8 @@ class Upsizer(wiring.Component):
             refuse(self, f"Upsizer: the narrow width {narrow} must divide the wide {wide}")
         self.ratio = wide // narrow
         super().__init__({"i": In(stream.Signature(narrow)), "o": Out(stream.Signature(wide))})
+
+    latency = 1  # the last piece is registered with the word
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -79,12 +119,16 @@ class Upsizer(wiring.Component):
         return m
 
 
-def converter(src: int, dst: int) -> wiring.Component | None:
-    """The converter from ``src``-bit to ``dst``-bit words, None when they are equal."""
+def converter(src: int, dst: int, *, in_place: bool = False) -> wiring.Component | None:
+    """The converter from ``src``-bit to ``dst``-bit words, None when they are equal.
+
+    ``in_place``: downsize with a :class:`WordSelector` (the upstream holds its payload
+    steady until taken, as a FIFO does) instead of a registered :class:`Downsizer`.
+    """
     if src == dst:
         return None
     if src % dst == 0:
-        return Downsizer(src, dst)
+        return WordSelector(src, dst) if in_place else Downsizer(src, dst)
     if dst % src == 0:
         return Upsizer(src, dst)
     raise ValueError(f"no integer-ratio converter from {src}-bit to {dst}-bit words")

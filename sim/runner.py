@@ -52,6 +52,7 @@ class SimResult:
     tests: dict[str, dict] = field(default_factory=dict)
     vcd: Path | None = None
     folder: Path | None = None  # the run folder: vectors, result.json, mismatch.json, logs
+    extra: dict = field(default_factory=dict)  # e.g. verify's last line
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,8 @@
 
 The test (tests/test_board_cocotb.py) writes the request bytes and the responses the golden
 model and the link protocol's encoder expect to $BOARD_BENCH_JSON; this bench sends each
-request bit by bit on ``rx`` and checks the bytes the board sends back on ``tx``.
+request bit by bit on ``rx`` and checks the bytes the board sends back on ``tx``; then a
+bench request, whose reply is decoded with the host's link protocol.
 """
 
 import json
@@ -12,6 +13,8 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+
+from bnnhw import link_protocol as lp
 
 
 async def send(dut, data: bytes, divisor: int) -> None:
@@ -56,3 +59,12 @@ async def uart_frames(dut):
         await send(dut, bytes.fromhex(request), divisor)
         reply = await receive(dut, len(bytes.fromhex(expected)), divisor, plan["timeout"])
         assert reply.hex() == expected, f"request {request[:16]}...: {reply.hex()} != {expected}"
+
+    bench = plan["bench"]
+    fmt = lp.LinkFormat(bench["frame_bits"], bench["out_word"])
+    await send(dut, bytes.fromhex(bench["request"]), divisor)
+    reply = await receive(dut, fmt.response_bytes(bench=True), divisor, plan["timeout"])
+    stats = fmt.decode_bench_response(reply, bench["counter"])
+    assert stats.ok and stats.results_crc == bench["results_crc"], stats
+    steady = bench["interval"] * (bench["results"] - 1)
+    assert steady <= stats.span <= 1.05 * steady, (stats, steady)

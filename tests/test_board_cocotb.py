@@ -2,7 +2,9 @@
 
 The requests and the expected responses come from the same link-protocol encoder the host
 uses and from the golden model; one request has a corrupted payload byte and must be
-answered BAD_CHECKSUM (never a class).
+answered BAD_CHECKSUM (never a class). Last, a bench request: the board replays the frames
+from block RAM and must return the golden results' CRC and a cycle count of one initiation
+interval per result.
 """
 
 from __future__ import annotations
@@ -44,10 +46,23 @@ def _plan(net, top: BoardTop, x) -> dict:
         responses.append(
             link.encode_response(counter, lp.OK, golden_word(net, row[None], fmt)).hex()
         )
+    # bench: every frame, replayed twice; the reply's cycle counts are checked by bounds
+    payloads = [link.frame_payload(w, fmt.in_word) for w in fmt.pack_frames(codes)]
+    words = [golden_word(net, row[None], fmt) for row in codes]
+    bench = {
+        "request": link.encode_bench(9, payloads, 2).hex(),
+        "counter": 9,
+        "results_crc": lp.results_crc(words * 2, fmt.out_word),
+        "results": 2 * len(words),
+        "interval": top.accelerator.ideal_cycles,
+        "frame_bits": fmt.frame_bits,
+        "out_word": fmt.out_word,
+    }
     return {
         "divisor": top.divisor,
         "requests": requests,
         "responses": responses,
+        "bench": bench,
         "timeout": 100_000,
     }
 

@@ -253,3 +253,90 @@ def test_board_top_classifies_and_refuses_a_corrupted_frame(digits):
     results = [fmt.unpack_result(d.result) for d in decoded if d.ok]
     assert [r[0] for r in results] == golden.predict(net, x).tolist()
     assert [r[1] for r in results] == golden.scores(net, x).tolist()
+
+
+def test_board_top_bench_replays_frames_and_counts_cycles(digits):
+    """A bench request through the pins: statistics and the CRC of every result, in order."""
+    net, x = digits
+    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
+    assert top.bench_frames == 64  # 64-bit frames, 16-bit words: one 256 x 16 block RAM
+    fmt, link = top.port_format, top.link_format
+    frames = fmt.pack_frames(golden.encode_inputs(net.input, x))
+    payloads = [link.frame_payload(w, fmt.in_word) for w in frames]
+    repeats = 3
+    bench = link.encode_bench(4, payloads, repeats)
+    too_many = link.encode_bench(5, payloads[:1], 1)
+    too_many = too_many[:2] + bytes([65]) + too_many[3:]  # more frames than the board holds
+    corrupted = bytearray(link.encode_bench(6, payloads, 1))
+    corrupted[9] ^= 0x01
+    sizes = [
+        link.response_bytes(bench=True),
+        link.response_bytes(lp.BAD_LENGTH, bench=True),
+        link.response_bytes(lp.BAD_CHECKSUM, bench=True),
+        link.response_bytes(),
+    ]
+    classify = link.encode_request(7, payloads[0])
+    replies = run_board(top, [bench, too_many, bytes(corrupted), classify], sizes)
+    stats = link.decode_bench_response(replies[0], counter=4)
+    # the golden model's results, hashed by binascii (the board: amaranth.lib.crc, 16 bits wide)
+    words = [
+        fmt.pack_result(int(c), s)
+        for c, s in zip(golden.predict(net, x), golden.scores(net, x).tolist(), strict=True)
+    ]
+    assert stats.ok and stats.results_crc == lp.results_crc(words * repeats, fmt.out_word)
+    interval = top.accelerator.ideal_cycles
+    results = len(frames) * repeats
+    # back to back: one result per initiation interval once the pipeline is full
+    assert interval * (results - 1) <= stats.span <= 1.05 * interval * (results - 1)
+    assert link.decode_bench_response(replies[1], counter=5).status == lp.BAD_LENGTH
+    assert link.decode_bench_response(replies[2], counter=6).status == lp.BAD_CHECKSUM
+    after = link.decode_response(replies[3], counter=7)  # the board classifies again
+    assert fmt.unpack_result(after.result)[0] == golden.predict(net, x)[0]
+
+
+def test_board_top_feeds_words_wider_than_its_frame_buffer():
+    """Input words wider than 16 bits (an 8-bit input) from a 16-bit buffer, gathered."""
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), 64)
+    x = random_frames(np.random.default_rng(6), net.input, 2)
+    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
+    fmt, link = top.port_format, top.link_format
+    assert fmt.in_word > 16 and fmt.frame_bits == 64 * 8
+    assert top.link.bench_frames == 8  # 8 frames x 512 bits: one 256 x 16 block RAM
+    payloads = [
+        link.frame_payload(w, fmt.in_word)
+        for w in fmt.pack_frames(golden.encode_inputs(net.input, x))
+    ]
+    requests = [link.encode_request(0, payloads[1]), link.encode_bench(1, payloads, 2)]
+    replies = run_board(top, requests, [link.response_bytes(), link.response_bytes(bench=True)])
+    words = [
+        fmt.pack_result(int(c), s)
+        for c, s in zip(golden.predict(net, x), golden.scores(net, x).tolist(), strict=True)
+    ]
+    assert link.decode_response(replies[0], counter=0).result == words[1]
+    stats = link.decode_bench_response(replies[1], counter=1)
+    assert stats.ok and stats.results_crc == lp.results_crc(words * 2, fmt.out_word)
+    assert stats.span == 3 * top.accelerator.ideal_cycles
+
+
+@pytest.mark.parametrize("name", ["icebreaker", "ulx3s-85f"])
+def test_default_baud_divides_at_the_oscillator_and_every_pll_clock_from_25_mhz(name):
+    """The clock search may pick any PLL clock: the board's baud must divide within 2 %."""
+    from bnnhw.boards import get_board
+    from bnnhw.boards.pll import plan_pll
+    from bnnhw.errors import BnnhwError
+
+    board = get_board(name)
+    assert board.default_baud == 1_000_000  # FT2232H: 12 Mbaud max; FT231X: 3 Mbaud max
+    assert baud_divisor(board.clock_hz, board.default_baud) * 1_000_000 == board.clock_hz
+    made = 0
+    for tenth in range(250, 1300, 5):  # 25.0 ... 129.5 MHz in 0.5 MHz steps
+        try:
+            clk_hz = plan_pll(board, tenth / 10).out_hz
+        except BnnhwError:
+            continue  # a clock this PLL cannot make
+        divisor = baud_divisor(clk_hz, board.default_baud)  # raises when > 2 % off
+        assert abs(clk_hz / divisor - 1e6) <= 0.02e6
+        made += 1
+    assert made > 20
+    with pytest.raises(ValueError, match="off by"):
+        baud_divisor(46.5e6, 3_000_000)  # why not 3 Mbaud: 15.5 clocks a bit

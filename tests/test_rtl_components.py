@@ -11,7 +11,7 @@ from bnnhw.port_format import PortFormat, pack_fields, unpack_fields
 from bnnhw.rtl_gen.argmax import Argmax
 from bnnhw.rtl_gen.layer_params import layer_hw
 from bnnhw.rtl_gen.mvtu import MVTU
-from bnnhw.rtl_gen.width import Downsizer, Upsizer, converter
+from bnnhw.rtl_gen.width import Downsizer, Upsizer, WordSelector, converter
 from bnnhw.sim.amaranth_streams import run_streams
 
 from ir_networks import random_frames, random_network
@@ -35,12 +35,27 @@ def test_width_converters_round_trip(gap):
         assert _steady(down) == 1.0 and _steady(up) == 4.0
 
 
+@pytest.mark.parametrize("gap", [0.0, 0.5])
+@pytest.mark.parametrize("narrow", [12, 48])
+def test_word_selector_sends_pieces_in_place(gap, narrow):
+    rng = np.random.default_rng(5)
+    wide = [int(v) for v in rng.integers(0, 2**48, 12)]
+    pieces = len(wide) * (48 // narrow)
+    sel = run_streams(WordSelector(48, narrow), wide, pieces, in_gap=gap, out_gap=gap, seed=6)
+    mask = (1 << narrow) - 1
+    assert sel.outputs == [(w >> (narrow * k)) & mask for w in wide for k in range(48 // narrow)]
+    if gap == 0:  # one piece per cycle, and no cycle spent copying the word
+        assert _steady(sel) == 1.0
+
+
 def test_converter_parameters_are_checked():
     assert converter(16, 16) is None
     with pytest.raises(ValueError, match="no integer-ratio converter"):
         converter(12, 8)
     with pytest.raises(ValueError, match="narrow width 4 must divide the wide 10"):
         Downsizer(10, 4)
+    with pytest.raises(ValueError, match="narrow width 4 must divide the wide 10"):
+        WordSelector(10, 4)
 
 
 @pytest.mark.parametrize("with_scores", [True, False])

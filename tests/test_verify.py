@@ -95,7 +95,8 @@ def _corrupt(build, folder, layer=1):
 def test_flipped_weight_is_caught_and_localised(builds, tmp_path, capsys):
     folder = tmp_path / "bad"
     neuron = _corrupt(builds["in1"], folder)
-    assert main(["verify", str(folder), "--sim", "icarus", "--vectors", "100"]) == 1
+    args = ["verify", str(folder), "--sim", "icarus", "--vectors", "100", "--bench", "cocotb"]
+    assert main(args) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     bad = [line for line in lines if line.startswith("MISMATCH")]
     assert bad and "layer 1 (" in bad[0] and f"neuron(s) {neuron} " in bad[0]

@@ -14,6 +14,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from bnnhw.boards.clock_search import synthesize_fastest
     from bnnhw.boards.synth import check_report
     from bnnhw.build import compile_model, load_build
+    from bnnhw.passes.folding import check_max_lanes
 
     board = get_board(args.board)
     if Path(args.model).is_dir():
@@ -21,17 +22,28 @@ def cmd_build(args: argparse.Namespace) -> int:
         if Path(args.output).resolve() != Path(args.model).resolve():
             raise InputError("with a build folder as MODEL, -o must be that same folder")
     else:
-        max_lanes = args.max_lanes or board.max_lanes
-        print(f"compiling {args.model} (folding {args.folding}, max lanes {max_lanes})")
+        if args.max_lanes is not None:
+            check_max_lanes(args.max_lanes)
+        lanes = "chosen for the board" if args.max_lanes is None else args.max_lanes
+        print(f"compiling {args.model} (folding {args.folding}, max lanes {lanes})")
         build = compile_model(
             args.model,
             args.output,
             force=args.force,
             folding=args.folding,
-            max_lanes=max_lanes,
+            max_lanes=args.max_lanes,
+            board=board.name,
             with_scores=not args.no_scores,
             progress=lambda line: print("  " + line, flush=True),
         )
+    from bnnhw import link_protocol as lp
+
+    if args.bench_frames is not None:
+        if not 0 <= args.bench_frames <= 255:
+            raise InputError(f"--bench-frames {args.bench_frames}: give 0 to 255")
+        build.report["link"] = {"bench_frames": args.bench_frames}
+    bench_frames = lp.build_bench_frames(build.report, build.port_format())
+    build.report["link"] = {"bench_frames": bench_frames}
     print(f"building the {board.title} bitstream with YoWASP (the first run takes minutes)")
 
     def progress(line: str) -> None:
@@ -41,6 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = synthesize(build, board, baud=args.baud, clock_mhz=args.clock, progress=progress)
     else:
         result = synthesize_fastest(build, board, baud=args.baud, progress=progress)
+    result["bench_frames"] = bench_frames
     build.report["board"] = result
     folder = Path(build.folder)
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
@@ -100,6 +113,14 @@ def board_markdown(r: dict) -> str:
         ),
         ("latency", f"{r['latency_cycles']} cycles = {r['latency_us']} us"),
         (
+            "bench mode (bnnhw run --bench)",
+            f"up to {r['bench_frames']} frames replayed from block RAM"
+            if r.get("bench_frames")
+            else "off"
+            if "bench_frames" in r
+            else None,
+        ),
+        (
             "UART link",
             f"{r['baud']} baud, {r['uart_bytes_per_frame']} bytes per frame, "
             f"at most {r['uart_frames_per_s']} frames/s",
@@ -120,22 +141,112 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bnnhw.boards import Link
+    from bnnhw.boards.link import LinkStopped
+    from bnnhw.cli.files import save_array
 
+    if args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
+    if args.baud is not None and args.baud <= 0:
+        raise InputError(f"--baud {args.baud}: give a positive baud rate")
+    out, done = _run_output(args)
     with Link(args.port, args.folder, baud=args.baud, timeout=args.timeout) as link:
         x = load_inputs(args.inputs, link.build.net.input.shape, invert=args.invert)
-        classes = link.classify(x)
-        for i, cls in enumerate(classes.tolist()):
-            extra = (
-                f"  scores {link.scores[i].tolist()}"
-                if args.scores and link.scores is not None
-                else ""
-            )
-            print(f"frame {i}: class {cls}{extra}")
+        if args.bench:
+            return _bench(link, x, args.repeats)
+        if done is not None and len(done) > len(x):
+            raise InputError(f"{out} holds {len(done)} results, the inputs only {len(x)} frames")
+        first = 0 if done is None else len(done)
+        if first == len(x):
+            print(f"{out} already holds the results of all {len(x)} frames")
+            return 0
+        try:
+            classes = link.classify(x[first:], first=first)
+            scores = link.scores
+        except LinkStopped as exc:
+            classes, scores = exc.classes, exc.scores
+            _print_results(classes, scores, first, args.scores)
+            if out is None:
+                raise LinkStopped(
+                    f"{exc}; pass -o FILE to keep the results and --resume to continue",
+                    classes,
+                    scores,
+                ) from None
+            total = _save_results(out, done, classes, scores, args.scores, save_array)
+            raise LinkStopped(
+                f"{exc}; wrote {total} results to {out}: rerun with --resume to continue",
+                classes,
+                scores,
+            ) from None
+        _print_results(classes, scores, first, args.scores)
+        if out is not None:
+            total = _save_results(out, done, classes, scores, args.scores, save_array)
+            print(f"wrote {total} results to {out}")
         retries = f", {len(link.errors)} frames re-sent" if link.errors else ""
         print(
             f"{len(classes)} frames, {link.frames_per_s:,.1f} frames/s measured on the host"
             + retries
         )
+    return 0
+
+
+def _run_output(args: argparse.Namespace):
+    """The results file and, with --resume, the results it already holds."""
+    from bnnhw.cli.files import load_array, writable
+
+    if args.output is None:
+        if args.resume:
+            raise InputError("--resume continues the results file given with -o")
+        return None, None
+    if args.bench:
+        raise InputError("--bench prints the board's frames/s; it writes no results (-o)")
+    if args.resume:
+        if not Path(args.output).is_file():
+            raise InputError(f"{args.output}: no results to resume; run without --resume first")
+        done = load_array(args.output)
+        if done.ndim != (2 if args.scores else 1):
+            what = "scores (N, classes)" if args.scores else "classes (N,)"
+            raise InputError(f"{args.output} does not hold {what}; resume with the same --scores")
+        return Path(args.output), done
+    return writable(args.output, args.force), None
+
+
+def _save_results(out, done, classes, scores, with_scores: bool, save_array) -> int:
+    import numpy as np
+
+    if with_scores and scores is None:
+        raise InputError("this build returns classes only (built with --no-scores)")
+    new = scores if with_scores else classes
+    result = new if done is None else np.concatenate([done.astype(np.int64), new])
+    save_array(out, result)
+    return len(result)
+
+
+def _print_results(classes, scores, first: int, with_scores: bool) -> None:
+    for i, cls in enumerate(classes.tolist()):
+        extra = f"  scores {scores[i].tolist()}" if with_scores and scores is not None else ""
+        print(f"frame {first + i}: class {cls}{extra}")
+
+
+def _bench(link, x, repeats: int | None) -> int:
+    from bnnhw.errors import BoardError
+
+    if repeats is not None and not 1 <= repeats <= 0xFFFF:
+        raise InputError(f"--repeats {repeats}: give 1 to 65535")
+    result = link.bench(x, repeats)
+    board = link.build.report.get("board") or {}
+    print(
+        f"bench: {result.frames} frames x {result.repeats} repeats replayed from block RAM: "
+        f"{result.frames_per_s:,.0f} frames/s measured on the board "
+        f"({result.cycles_per_frame:,.1f} cycles per frame at {result.clock_hz / 1e6:g} MHz; "
+        f"report: {board.get('accelerator_frames_per_s', 0):,} frames/s)"
+    )
+    if not result.checksum_ok:
+        raise BoardError(
+            f"{link.port}: bench results checksum {result.results_crc:#06x}, the golden model's "
+            f"{result.expected_crc:#06x}: the board computes different results; is the "
+            "bitstream of this build loaded?"
+        )
+    print(f"results checksum {result.results_crc:#06x} matches the golden model")
     return 0
 
 
@@ -164,9 +275,22 @@ def add_parsers(verbs) -> None:
     p.add_argument("model", help="an .onnx/QONNX file, or a folder written by bnnhw compile")
     p.add_argument("--board", required=True, choices=boards)
     p.add_argument("-o", "--output", required=True, help="build folder to write")
-    p.add_argument("--max-lanes", type=int, help="auto folding budget (default: the board's)")
+    p.add_argument(
+        "--max-lanes", type=int, help="auto folding budget (default: the most the board fits)"
+    )
     p.add_argument("--folding", default="auto", help='"auto" or a JSON folding file')
-    p.add_argument("--baud", type=int, help="UART baud rate (default 115200)")
+    p.add_argument(
+        "--baud",
+        type=int,
+        help="UART baud rate (default: the board's, the fastest its USB bridge runs reliably)",
+    )
+    p.add_argument(
+        "--bench-frames",
+        type=int,
+        metavar="N",
+        help="frames the board's bench mode holds in block RAM (bnnhw run --bench); "
+        "default: what one block RAM holds; 0: no bench mode",
+    )
     p.add_argument(
         "--clock",
         type=float,
@@ -196,5 +320,21 @@ def add_parsers(verbs) -> None:
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     p.add_argument("--baud", type=int, help="default: the baud rate the build used")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer")
-    p.add_argument("--scores", action="store_true", help="print the scores too")
+    p.add_argument("--scores", action="store_true", help="print (and write) the scores too")
+    p.add_argument("-o", "--output", help=".npy file for the classes (the scores with --scores)")
+    p.add_argument("--force", action="store_true", help="overwrite the -o file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: the -o file holds the first results",
+    )
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="the board replays up to its bench capacity of the frames from block RAM and "
+        "reports frames/s and a checksum of the results (checked against the golden model)",
+    )
+    p.add_argument(
+        "--repeats", type=int, help="--bench: replays of the frames (default: about 0.5 s)"
+    )
     p.set_defaults(func=cmd_run)

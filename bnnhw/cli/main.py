@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bnnhw.cli import board, verify
+from bnnhw.boards.targets import BOARDS
+from bnnhw.cli import asic, board, verify
 from bnnhw.errors import BnnhwError, InputError
 from bnnhw.passes.folding import DEFAULT_MAX_LANES
 
@@ -27,24 +28,41 @@ def _load(model: str):
     import bnnhw
     from bnnhw.cli.files import checked_path
 
-    return bnnhw.load(checked_path(model))
+    path = checked_path(model)
+    # float arithmetic replayed on the graph's constants may overflow to inf on purpose
+    # (it is checked after); numpy's warnings about it are not the user's business
+    try:
+        with np.errstate(all="ignore"):
+            return bnnhw.load(path)
+    except BnnhwError as exc:  # the passes name the layer: say which file it is in
+        if path.name and path.name not in str(exc):
+            raise type(exc)(f"{path}: {exc}") from None
+        raise
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from bnnhw.reports import summary
 
     print(summary(_load(args.model)))
+    if not os.path.isdir(args.model):  # an ONNX file: say how it was read
+        from bnnhw.frontend import describe
+
+        found = describe(args.model)
+        print(f"dialect: {found.dialect}")
+        for rewrite in found.rewrites:
+            print(f"  rewrite: {rewrite}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from bnnhw import golden
-    from bnnhw.cli.files import load_array, save_array, writable
+    from bnnhw.cli.files import load_array, refuse_nan, save_array, writable
 
     out = writable(args.output, args.force)
     net = _load(args.model)
     x = load_array(args.inputs)
     golden.check_inputs(net.input, x, what=str(args.inputs))
+    refuse_nan(x, args.inputs)
     result = golden.scores(net, x) if args.scores else golden.predict(net, x)
     save_array(out, result)
     what = "integer scores" if args.scores else "class indices"
@@ -64,14 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{args.model}: input of {net.input.size} values matches no bundled data set; "
             "pass --dataset mnist|digits"
         )
-    if name == "mnist":
-        folder = args.data_dir or datasets.default_mnist_folder()
-        if folder is None:
-            raise InputError("no MNIST folder found; pass --data-dir or set BNNHW_MNIST")
-        images, labels = datasets.load_mnist(folder, split="test")
-        x = datasets.mnist_to_float(images)
-    else:
-        _, _, x, labels = datasets.load_digits_split()
+    x, labels = datasets.load_test_split(name, args.data_dir)
     if args.limit is not None:
         x, labels = x[: args.limit], labels[: args.limit]
     if x[0].size != net.input.size:
@@ -93,11 +104,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         outputs = ReferenceExecutor(args.model)(x)
         seconds = time.perf_counter() - start
-        same = int(np.sum(np.argmax(outputs, axis=1) == classes))
-        error = float(np.max(np.abs(golden.float_outputs(net, x) - outputs), initial=0))
+        if outputs.ndim == 2 and outputs.shape[1] == 1:  # a graph ending in TopK/ArgMax
+            same, error_text = int(np.sum(outputs[:, 0] == classes)), "class output"
+        else:
+            same = int(np.sum(np.argmax(outputs, axis=1) == classes))
+            error = float(np.max(np.abs(golden.float_outputs(net, x) - outputs), initial=0))
+            error_text = f"max |float output - golden| = {error:.3g}"
         print(
-            f"reference (qonnx execute_onnx): {same}/{len(x)} same class, max |float "
-            f"output - golden| = {error:.3g}, {len(x) / seconds:,.0f} frames/s"
+            f"reference (qonnx execute_onnx): {same}/{len(x)} same class, {error_text}, "
+            f"{len(x) / seconds:,.0f} frames/s"
         )
         if same != len(x):
             print("MISMATCH: the golden model disagrees with the ONNX graph", file=sys.stderr)
@@ -110,13 +125,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from bnnhw.cli.files import build_folder, checked_path
     from bnnhw.passes.folding import check_max_lanes
 
-    check_max_lanes(args.max_lanes)
+    if args.max_lanes is not None:
+        check_max_lanes(args.max_lanes)
+    elif args.board is None:
+        args.max_lanes = DEFAULT_MAX_LANES
     build = compile_model(
         checked_path(args.model),
         build_folder(args.output),
         force=args.force,
         folding=args.folding,
         max_lanes=args.max_lanes,
+        board=args.board,
         in_word=args.in_word,
         out_beat=args.out_word or 0,
         with_scores=not args.no_scores,
@@ -162,9 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-lanes",
         type=int,
-        default=DEFAULT_MAX_LANES,
         help="auto folding: XNOR lanes (PE x SIMD) of the largest layer "
-        f"(default {DEFAULT_MAX_LANES})",
+        f"(default: the most that fit --board, else {DEFAULT_MAX_LANES})",
+    )
+    p.add_argument(
+        "--board",
+        choices=sorted(BOARDS),
+        help="fold for this board's logic and block RAM (as `bnnhw build` does), no synthesis",
     )
     p.add_argument("--in-word", type=int, help="host input word width in bits")
     p.add_argument(
@@ -177,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compile)
     verify.add_parser(verbs)
     board.add_parsers(verbs)
+    asic.add_parser(verbs)
 
     p = verbs.add_parser(
         "evaluate", help="accuracy on a bundled data set; --reference checks against ONNX"
@@ -194,9 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_empty(args: argparse.Namespace) -> None:
+    """An empty string is never a file name: pathlib would read it as "." (this folder)."""
+    for name, value in vars(args).items():
+        if value == "":
+            label = name.upper() if name in ("model", "inputs") else "--" + name.replace("_", "-")
+            raise InputError(f"{args.verb}: {label} is empty; give a file or folder name")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _refuse_empty(args)
         return args.func(args)
     except BnnhwError as exc:
         print(f"bnnhw: error: {exc}", file=sys.stderr)

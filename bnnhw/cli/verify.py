@@ -1,7 +1,12 @@
 """`bnnhw verify`: simulate the generated Verilog and check it bit for bit against the golden.
 
-The last line printed is always ``M/N frames match``, so scripts can read it; the exit
-status is 1 on any mismatch.
+Two benches. The default, ``--bench fast``, is a compiled Verilog harness that streams
+every frame inside the simulator (whole test splits in seconds on Verilator) and reruns
+any bad frame in the cocotb bench to name the layer and neurons. ``--bench cocotb`` (and
+``--waves``) runs the cocotb bench's protocol tests: streaming, throughput and a reset
+mid-frame. The last line printed always ends ``M/N frames match`` (after the RTL and
+golden accuracies with ``--dataset``), so scripts can read it; the exit status is 1 on
+any mismatch or frame-count error.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from bnnhw.errors import InputError
 from bnnhw.passes.folding import DEFAULT_MAX_LANES
 
 if TYPE_CHECKING:
     from bnnhw.build import Build
+    from bnnhw.sim.fast import FastResult
     from bnnhw.sim.runner import SimResult
     from bnnhw.sim.vectors import Vectors
 
@@ -30,9 +38,20 @@ def add_parser(verbs) -> None:
     p.add_argument(
         "--vectors",
         type=int,
-        help="frames to simulate: random ones (default 100), or the first N of --inputs",
+        help="frames: random ones (default 100), or the first N of --inputs/--dataset",
     )
     p.add_argument("--inputs", help=".npy frames (N, *input shape), float32, as for predict")
+    p.add_argument(
+        "--dataset",
+        choices=["mnist", "digits"],
+        help="the data set's whole test split (the first N with --vectors), with accuracy",
+    )
+    p.add_argument("--data-dir", help="MNIST folder (IDX files, gzip or not)")
+    p.add_argument(
+        "--bench",
+        choices=["fast", "cocotb"],
+        help="fast: compiled harness (default); cocotb: protocol tests (default with --waves)",
+    )
     p.add_argument("--waves", action="store_true", help="dump a VCD of the whole run")
     p.add_argument("--seed", type=int, default=0, help="random frames, gaps and reset point")
     p.add_argument("--in-gap", type=float, default=0.1, help="P(idle input cycle), default 0.1")
@@ -67,23 +86,44 @@ def _build(args: argparse.Namespace, folder: Path) -> Build:
     )
 
 
-def _vectors(args: argparse.Namespace, build: Build) -> Vectors:
+def _frames(args: argparse.Namespace, build: Build) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float frames to simulate, and their labels when they come from a data set."""
     from bnnhw import golden
     from bnnhw.cli.files import load_array
-    from bnnhw.sim.vectors import make_vectors
+    from bnnhw.sim.vectors import random_inputs
 
     if args.vectors is not None and args.vectors < 1:
         raise InputError(f"--vectors {args.vectors}: give at least one frame")
+    if args.dataset and args.inputs:
+        raise InputError("--dataset and --inputs both name the frames; give one of them")
+    if args.dataset:
+        x, labels = _dataset(args, build)
+        x, labels = x[: args.vectors], labels[: args.vectors]
+        print(f"vectors: {len(x)} frames of the {args.dataset} test split")
+        return x, labels
     if args.inputs is None:
         frames = args.vectors or 100
         print(f"vectors: {frames} random frames (seed {args.seed})")
-        return make_vectors(build, frames=frames, seed=args.seed)
+        return random_inputs(build.net.input, frames, args.seed), None
     x = golden.check_inputs(build.net.input, load_array(args.inputs), what=str(args.inputs))
     x = x[: args.vectors] if args.vectors else x
     if len(x) == 0:
         raise InputError(f"{args.inputs}: no frames")
     print(f"vectors: {len(x)} frames from {args.inputs}")
-    return make_vectors(build, x)
+    return x, None
+
+
+def _dataset(args: argparse.Namespace, build: Build) -> tuple[np.ndarray, np.ndarray]:
+    from bnnhw import datasets
+
+    x, labels = datasets.load_test_split(args.dataset, args.data_dir)
+    shape = tuple(build.net.input.shape)
+    if x[0].size != build.net.input.size:
+        raise InputError(
+            f"{args.model}: the model takes frames of shape {shape}, the {args.dataset} "
+            f"test split has frames of shape {x.shape[1:]}; pass the --dataset it was trained on"
+        )
+    return x.reshape(len(x), *shape), labels
 
 
 def describe(m: dict) -> str:
@@ -130,15 +170,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
             shutil.rmtree(temp, ignore_errors=True)
     if temp is not None and keep:
         print(f"build folder kept: {temp}")
-    print(f"{result.matched}/{result.frames} frames match")
+    print(result.extra.get("last_line") or f"{result.matched}/{result.frames} frames match")
     return 0 if result.ok else 1
 
 
-def _run(args: argparse.Namespace, folder: Path) -> SimResult:
+def _run(args: argparse.Namespace, folder: Path) -> SimResult | FastResult:
+    from bnnhw.cli.verify_fast import run_fast
+    from bnnhw.sim.vectors import make_vectors
+
+    for name, p in (("in-gap", args.in_gap), ("out-gap", args.out_gap)):
+        if not 0 <= p < 1:
+            raise InputError(f"--{name} {p}: a probability must be >= 0 and < 1")
+    bench = args.bench or ("cocotb" if args.waves else "fast")
+    if bench == "fast" and args.waves:
+        raise InputError("--waves needs the cocotb bench: drop --bench fast")
+    build = _build(args, folder)
+    x, labels = _frames(args, build)
+    vectors = make_vectors(build, x)
+    if bench == "fast":
+        return run_fast(args, build, vectors, x, labels)
+    return _run_cocotb(args, build, vectors)
+
+
+def _run_cocotb(args: argparse.Namespace, build: Build, vectors: Vectors) -> SimResult:
     from bnnhw.sim.runner import simulate
 
-    build = _build(args, folder)
-    vectors = _vectors(args, build)
     result = simulate(
         build,
         vectors,
@@ -158,6 +214,12 @@ def _run(args: argparse.Namespace, folder: Path) -> SimResult:
         print(f"mismatch report: {result.folder / 'mismatch.json'}")
     if result.vcd:
         print(f"waves: {result.vcd}")
+    print_timing(result, build)
+    return result
+
+
+def print_timing(result: SimResult | FastResult, build: Build) -> None:
+    """Measured cycles per frame and latency, beside the report's."""
     measured = result.cycles_per_frame
     text = "n/a (too few frames)" if measured is None else f"{measured:.2f}"
     note = ""
@@ -166,4 +228,3 @@ def _run(args: argparse.Namespace, folder: Path) -> SimResult:
     print(f"cycles per frame: {text} (ideal {result.ideal}, the initiation interval{note})")
     if result.latency is not None:
         print(f"latency: {result.latency} cycles (report: {build.report['latency_cycles']})")
-    return result

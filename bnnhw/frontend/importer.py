@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from bnnhw.errors import ModelError
 from bnnhw.frontend.conv import ConvMixin
+from bnnhw.frontend.operands import OperandsMixin
 from bnnhw.frontend.prepare import constants, prepare
 from bnnhw.frontend.reader import node_label, read_model
 from bnnhw.frontend.values import Accumulator, Codes, RawInput, Value
@@ -47,7 +47,7 @@ ROUNDING_MODES = {"ROUND", "HALF_EVEN", "FLOOR", "CEIL"}
 MAX_INPUT_BITS = 16
 
 
-class Importer(ConvMixin):
+class Importer(OperandsMixin, ConvMixin):
     """One import of one file; holds the walk's state."""
 
     def __init__(self, path: Path, model: onnx.ModelProto) -> None:
@@ -75,6 +75,7 @@ class Importer(ConvMixin):
                 "fixed shape (batch, ...) for one frame"
             )
         self.frame_shape = tuple(int(d) for d in shape[1:])
+        self.batch = shape[0] if isinstance(shape[0], int) else None
         self.values[data_input.name] = RawInput(self.frame_shape)
         self._check_chain()
         for node in self.graph.node:
@@ -130,7 +131,13 @@ class Importer(ConvMixin):
                 "computes on several tensors (or on a computed parameter); bnnhw supports "
                 "ops whose only computed input is the data, with constant parameters",
             )
-        value = self.values[dynamic[0]]
+        value = self.values.get(dynamic[0])
+        if value is None:
+            raise self.fail(
+                node,
+                f"reads {dynamic[0]!r}, a second output of an earlier node (a mask or indices); "
+                "bnnhw follows each node's first output only",
+            )
         handler = getattr(self, f"_op_{node.op_type}", None)
         if handler is None:
             raise self.fail(
@@ -139,74 +146,17 @@ class Importer(ConvMixin):
         self.values[node.output[0]] = handler(node, value)
 
     # -- helpers --------------------------------------------------------------------------
-    def const(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
-        name = node.input[index] if index < len(node.input) else ""
-        if not name:
-            raise self.fail(node, f"needs its {what} input")
-        if name not in self.consts:
-            raise self.fail(node, f"{what} {name!r} must be a constant (an initializer)")
-        return self.consts[name]
-
-    def scalar(
-        self, node: onnx.NodeProto, index: int, what: str, *, arithmetic: bool = True
-    ) -> float:
-        """A constant input with one value; ``arithmetic``: it enters the quantizer's float
-        arithmetic, which qonnx runs in the constant's own precision and bnnhw replays in
-        float32, so it must be stored as float32."""
-        raw = np.asarray(self.const(node, index, what))
-        if arithmetic and raw.dtype != np.float32:
-            raise self.fail(
-                node,
-                f"{what} {node.input[index]!r} is stored as {raw.dtype}: the reference would "
-                "quantize in that precision and bnnhw in float32, which can round to other "
-                "codes; store it as float32",
-            )
-        c = raw.astype(np.float32)
-        if c.size == 0 or np.any(c != c.flat[0]):
-            raise self.fail(node, f"{what} must be one value per tensor, got shape {c.shape}")
-        return float(c.flat[0])
-
-    def attr(self, node: onnx.NodeProto, name: str, default: object) -> object:
-        for a in node.attribute:
-            if a.name == name:
-                value = helper.get_attribute_value(a)
-                return value.decode() if isinstance(value, bytes) else value
-        return default
-
-    def per_frame(self, node: onnx.NodeProto, c: np.ndarray, frame: tuple[int, ...]) -> np.ndarray:
-        """A constant operand as one float32 value per element of a frame (flattened)."""
-        c = np.asarray(c, dtype=np.float32)
-        full = (1, *frame)
-        try:
-            shape = np.broadcast_shapes(c.shape, full)
-        except ValueError:
-            shape = None
-        if shape != full:
-            raise self.fail(
-                node, f"constant of shape {c.shape} does not broadcast over a frame {frame}"
-            )
-        return np.ascontiguousarray(np.broadcast_to(c, full)[0].reshape(-1))
-
-    def per_neuron(self, node: onnx.NodeProto, c: np.ndarray, value: Accumulator) -> np.ndarray:
-        """A constant operand on a layer's output as one float32 value per neuron (channel).
-
-        The frame is channel-major (``(neurons,)`` or ``(C, H, W)``), so each neuron's
-        values are one row; they must agree across the map's pixels.
-        """
-        rows = self.per_frame(node, c, value.frame).reshape(value.layer.neurons, -1)
-        if np.any(rows != rows[:, :1]):
-            raise self.fail(
-                node,
-                "applies a different constant at different pixels of a channel; bnnhw supports "
-                "one value per channel (as BatchNorm and biases have)",
-            )
-        return np.ascontiguousarray(rows[:, 0])
-
     def out_frame(self, node: onnx.NodeProto, frame: tuple[int, ...]) -> tuple[int, ...]:
         shape = self.wrapper.get_tensor_shape(node.output[0])
         if not shape or any(not isinstance(d, int) for d in shape[1:]):
             raise self.fail(node, "output shape unknown after shape inference")
         out = tuple(int(d) for d in shape[1:])
+        if self.batch is not None and shape[0] != self.batch:
+            raise self.fail(
+                node,
+                f"makes a batch of {shape[0]} from the input's batch of {self.batch}; the "
+                "batch axis must stay first and unchanged (reshape to (-1, ...))",
+            )
         if int(np.prod(out)) != int(np.prod(frame)):
             raise self.fail(
                 node, f"changes a frame of shape {frame} into {out}; the batch axis must stay first"
@@ -219,6 +169,8 @@ class Importer(ConvMixin):
             kind, c = ARITHMETIC[node.op_type], self.consts[node.input[1]]
         else:
             kind, c = REVERSED[node.op_type], self.consts[node.input[0]]
+        if kind == "div" and np.any(np.asarray(c) == 0):
+            raise self.fail(node, "divides by a constant that is 0; give a non-zero divisor")
         if isinstance(value, Accumulator):
             value.layer.post_ops.append(
                 ElementwiseOp(kind, {"c": self.per_neuron(node, c, value)}, node.name)
@@ -322,6 +274,8 @@ class Importer(ConvMixin):
             weight = weight.T
         acc = self._linear(node, value, weight)
         alpha, beta = float(self.attr(node, "alpha", 1.0)), float(self.attr(node, "beta", 1.0))
+        if not np.isfinite(np.float32([alpha, beta])).all():
+            raise self.fail(node, f"alpha {alpha} and beta {beta} must be finite numbers")
         layer = acc.layer
         if alpha != 1.0:
             layer.post_ops.append(ElementwiseOp("mul", {"c": np.full(1, alpha, np.float32)}))
@@ -367,12 +321,16 @@ class Importer(ConvMixin):
         per_pixel = 1 if isinstance(value, Accumulator) else int(np.prod(value.frame[1:]))
         params = {}
         for index, key in enumerate(("scale", "bias", "mean", "var"), start=1):
-            p = np.asarray(self.const(node, index, key), dtype=np.float32).reshape(-1)
-            if p.size != channels:
-                raise self.fail(node, f"{key} has {p.size} values for {channels} channels")
+            p = self.finite(node, index, key)
+            if p.shape != (channels,):
+                raise self.fail(
+                    node, f"{key} has shape {p.shape}; give one value per channel ({channels},)"
+                )
             # one value per element of the (channels, ...) frame, flattened
             params[key] = np.repeat(p, per_pixel)
         params["epsilon"] = np.float32(self.attr(node, "epsilon", 1e-5))
+        if not np.all(params["var"] + params["epsilon"] > 0):
+            raise self.fail(node, "var + epsilon must be positive (a square root is taken)")
         op = ElementwiseOp("batchnorm", params, node.name)
         if isinstance(value, RawInput):
             return RawInput(value.frame, [*value.ops, op])
@@ -392,7 +350,15 @@ class Importer(ConvMixin):
     def _op_Identity(self, node: onnx.NodeProto, value: Value) -> Value:
         return value
 
-    _op_Dropout = _op_Identity
+    def _op_Dropout(self, node: onnx.NodeProto, value: Value) -> Value:
+        """The identity at inference, but onnxruntime checks its ratio, so bnnhw does too."""
+        ratio = self.finite(node, 1, "ratio") if len(node.input) > 1 and node.input[1] else None
+        ratio = float(self.attr(node, "ratio", 0.5)) if ratio is None else ratio
+        if np.size(ratio) != 1 or not 0 <= float(np.reshape(ratio, -1)[0]) < 1:
+            raise self.fail(node, f"ratio {ratio} must be one value in [0, 1)")
+        if len(node.input) > 2 and node.input[2] and np.any(self.const(node, 2, "training_mode")):
+            raise self.fail(node, "is in training mode; export the model in eval() mode")
+        return value
 
     def _op_Transpose(self, node: onnx.NodeProto, value: Value) -> Value:
         perm = list(self.attr(node, "perm", []))
@@ -404,6 +370,10 @@ class Importer(ConvMixin):
 
 
 def import_onnx(path: str | Path) -> Network:
-    """Read an ONNX/QONNX file into an unfolded IR Network (run the passes next)."""
+    """Read an ONNX file (QONNX, FINN-ONNX, plain ONNX or Larq via tf2onnx) into an
+    unfolded IR Network (run the passes next); other dialects are first rewritten into
+    QONNX form by ``bnnhw.frontend.dialects``."""
+    from bnnhw.frontend.dialects import normalize
+
     path = Path(path)
-    return Importer(path, read_model(path)).run()
+    return Importer(path, normalize(read_model(path), path).model).run()

@@ -19,6 +19,8 @@ from bnnhw.errors import ModelError
 QONNX_DOMAIN = "qonnx.custom_op.general"
 # Brevitas has written its quantizers under these domains over the years.
 QUANT_OPS = {"Quant", "BipolarQuant", "Trunc"}
+# onnxruntime, which runs the reference, only guarantees ai.onnx opsets from 7 on
+MIN_OPSET = 7
 
 
 def node_label(node: onnx.NodeProto, index: int) -> str:
@@ -50,6 +52,7 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     _load_external_data(model, path)
     _fix_quant_domains(model)
     check_structure(model, path)
+    check_schema(model, path)
     return model
 
 
@@ -59,7 +62,13 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
     for tensor in external_data_helper._get_all_tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
-        info = external_data_helper.ExternalDataInfo(tensor)
+        try:
+            info = external_data_helper.ExternalDataInfo(tensor)
+        except ValueError as exc:  # an offset or length that is negative or not a number
+            raise ModelError(
+                f"{path}: tensor {tensor.name!r} has a damaged external data entry ({exc}); "
+                "re-export the model"
+            ) from None
         target = (folder / info.location).resolve()
         if not target.is_relative_to(folder):
             raise ModelError(
@@ -102,6 +111,22 @@ def check_structure(model: onnx.ModelProto, path: Path) -> None:
             f"{path}: the graph has {len(graph.output)} outputs ({names}); bnnhw supports "
             "exactly one output (the class scores)"
         )
+    (data_input,) = (i for i in graph.input if i.name not in init_names)
+    elem_type = data_input.type.tensor_type.elem_type
+    if not data_input.type.HasField("tensor_type") or elem_type != onnx.TensorProto.FLOAT:
+        kind = onnx.TensorProto.DataType.Name(elem_type) if elem_type else "not a tensor"
+        raise ModelError(
+            f"{path}: input {data_input.name!r} has element type {kind}; bnnhw feeds float32 "
+            "frames, so the graph input must be FLOAT"
+        )
+    seen: set[str] = set()
+    for info in graph.value_info:
+        if info.name in seen:
+            raise ModelError(
+                f"{path}: value_info describes tensor {info.name!r} twice; remove the "
+                "duplicate entry (onnx.shape_inference rewrites value_info cleanly)"
+            )
+        seen.add(info.name)
     known = init_names | {i.name for i in graph.input} | {""}
     for index, node in enumerate(graph.node):
         for name in node.input:
@@ -113,3 +138,20 @@ def check_structure(model: onnx.ModelProto, path: Path) -> None:
         known.update(node.output)
     if graph.output[0].name not in known:
         raise ModelError(f"{path}: graph output {graph.output[0].name!r} is never computed")
+
+
+def check_schema(model: onnx.ModelProto, path: Path) -> None:
+    """The graph is valid ONNX for the opset it declares, as onnxruntime would load it."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or opset < MIN_OPSET:
+        raise ModelError(
+            f"{path}: ai.onnx opset {opset} is not supported (onnxruntime, the reference, "
+            f"guarantees opset {MIN_OPSET} and later); re-export with a recent opset"
+        )
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModelError(
+            f"{path}: not a valid ONNX graph for opset {opset}: {' '.join(lines)[:300]}"
+        ) from None

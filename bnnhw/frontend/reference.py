@@ -12,13 +12,29 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.change_batchsize import ChangeBatchSize
 from qonnx.transformation.general import RemoveStaticGraphInputs
 from qonnx.transformation.infer_shapes import InferShapes
 
+from bnnhw.frontend.prepare import drop_no_ops
 from bnnhw.frontend.reader import read_model
+
+
+def _shapes_to_initializers(model: onnx.ModelProto) -> None:
+    """Reshape targets given by Constant nodes become initializers, which ChangeBatchSize
+    re-batches (it only looks at initializers); the values are unchanged."""
+    targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape" and len(n.input) > 1}
+    for node in list(model.graph.node):
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "Constant" and node.output[0] in targets and set(attrs) == {"value"}:
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(attrs["value"].t)
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+            model.graph.node.remove(node)
 
 
 class ReferenceExecutor:
@@ -26,6 +42,8 @@ class ReferenceExecutor:
 
     def __init__(self, path: str | Path, chunk: int = 1000) -> None:
         self.model = read_model(Path(path))
+        drop_no_ops(self.model)  # Identity chains would make qonnx's passes quadratic
+        _shapes_to_initializers(self.model)
         self.chunk = chunk
         self._by_batch: dict[int, ModelWrapper] = {}
 

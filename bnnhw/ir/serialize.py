@@ -7,13 +7,15 @@ Lossless: arrays keep their dtype and bits in the .npz, Python floats are writte
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bnnhw.errors import InputError
 from bnnhw.ir.network import ElementwiseOp, InputSpec, Layer, Network, Window
+from bnnhw.ir.validate import check_network
 
 FORMAT_VERSION = 1
 JSON_NAME = "network.json"
@@ -48,6 +50,14 @@ def _window_to_json(win: Window | None) -> dict | None:
 def _window_from_json(item: dict | None) -> Window | None:
     if item is None:
         return None
+    ints = {k: item[k] for k in ("channels", "height", "width", "kernel", "stride", "pads")}
+    flat = [ints["channels"], ints["height"], ints["width"]]
+    for k, n in (("kernel", 2), ("stride", 2), ("pads", 4)):
+        if not isinstance(ints[k], list) or len(ints[k]) != n:
+            raise ValueError(f"window {k} {ints[k]!r}: expected a list of {n} integers")
+        flat += ints[k]
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in flat):
+        raise ValueError(f"window {item!r}: sizes must be integers")
     return Window(
         channels=item["channels"],
         height=item["height"],
@@ -82,15 +92,42 @@ def _ops_to_json(ops: list[ElementwiseOp], prefix: str, store: _ArrayStore) -> l
     ]
 
 
-def _ops_from_json(items: list[dict], arrays: Any) -> list[ElementwiseOp]:
+def _ops_from_json(items: list[dict], arrays: dict[str, np.ndarray]) -> list[ElementwiseOp]:
+    if not isinstance(items, list):
+        raise ValueError(f"ops {items!r} are not a list")
     return [
         ElementwiseOp(
             kind=item["kind"],
             source=item["source"],
-            params={k: arrays[key] for k, key in item["params"].items()},
+            params={k: _array(arrays, key) for k, key in item["params"].items()},
         )
         for item in items
     ]
+
+
+def _array(arrays: dict[str, np.ndarray], key: object) -> np.ndarray | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or key not in arrays:
+        raise ValueError(f"array {key!r} is not in {NPZ_NAME}")
+    return arrays[key]
+
+
+def _layer_from_json(item: dict, arrays: dict[str, np.ndarray]) -> Layer:
+    if not isinstance(item.get("in_range"), list):
+        raise ValueError(f"in_range {item.get('in_range')!r} is not a list")
+    return Layer(
+        name=item["name"],
+        in_bits=item["in_bits"],
+        in_range=tuple(item["in_range"]),
+        is_output=item["is_output"],
+        pe=item.get("pe"),
+        simd=item.get("simd"),
+        window=_window_from_json(item.get("window")),
+        pool=_window_from_json(item.get("pool")),
+        post_ops=_ops_from_json(item["post_ops"], arrays),
+        **{k: _array(arrays, item.get(k)) for k in _LAYER_ARRAYS},
+    )
 
 
 def save_network(net: Network, folder: str | Path) -> Path:
@@ -137,50 +174,71 @@ def save_network(net: Network, folder: str | Path) -> Path:
     return path
 
 
+_JSON_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
+
+def _read_arrays(npz_path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(
+            f"{npz_path}: damaged bnnhw IR arrays ({type(exc).__name__}: {exc}); save the IR again"
+        ) from None
+
+
 def load_network(folder: str | Path) -> Network:
-    """Read a Network written by :func:`save_network`."""
+    """Read a Network written by :func:`save_network`, refusing a damaged or edited one.
+
+    Errors name the file and the layer; nothing read is trusted until
+    :func:`~bnnhw.ir.validate.check_network` has passed.
+    """
     folder = Path(folder)
     json_path, npz_path = folder / JSON_NAME, folder / NPZ_NAME
     if not json_path.is_file() or not npz_path.is_file():
         raise InputError(f"{folder}: not a saved bnnhw IR (needs {JSON_NAME} and {NPZ_NAME})")
     try:
-        doc = json.loads(json_path.read_text())
-        if doc.get("format") != "bnnhw-ir" or doc.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unknown format {doc.get('format')!r} v{doc.get('version')}")
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        spec = doc["input"]
-        net = Network(
-            name=doc["name"],
-            source=doc["source"],
-            input=InputSpec(
-                shape=tuple(spec["shape"]),
-                bits=spec["bits"],
-                signed=spec["signed"],
-                narrow=spec["narrow"],
-                scale=spec["scale"],
-                rounding=spec["rounding"],
-                source=spec["source"],
-                channels_last=int(spec.get("channels_last", 0)),
-                preprocess=_ops_from_json(spec["preprocess"], arrays),
-            ),
-            layers=[
-                Layer(
-                    name=item["name"],
-                    in_bits=item["in_bits"],
-                    in_range=tuple(item["in_range"]),
-                    is_output=item["is_output"],
-                    pe=item.get("pe"),
-                    simd=item.get("simd"),
-                    window=_window_from_json(item.get("window")),
-                    pool=_window_from_json(item.get("pool")),
-                    post_ops=_ops_from_json(item["post_ops"], arrays),
-                    **{k: None if item.get(k) is None else arrays[item[k]] for k in _LAYER_ARRAYS},
-                )
-                for item in doc["layers"]
-            ],
+        doc = json.loads(json_path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"{json_path}: not readable JSON ({reason})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{json_path}: holds a {type(doc).__name__}, not a bnnhw IR object")
+    if doc.get("format") != "bnnhw-ir" or doc.get("version") != FORMAT_VERSION:
+        raise InputError(
+            f"{json_path}: damaged bnnhw IR: unknown format {doc.get('format')!r} version "
+            f"{doc.get('version')!r}; bnnhw reads bnnhw-ir version {FORMAT_VERSION}"
         )
-        net.validate()
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise InputError(f"{folder}: damaged bnnhw IR ({exc})") from None
+    arrays = _read_arrays(npz_path)
+    where = "input"
+    try:
+        spec = doc["input"]
+        shape = spec["shape"]
+        if not isinstance(shape, list):
+            raise ValueError(f"shape {shape!r} is not a list")
+        input_spec = InputSpec(
+            shape=tuple(shape),
+            bits=spec["bits"],
+            signed=spec["signed"],
+            narrow=spec["narrow"],
+            scale=spec["scale"],
+            rounding=spec["rounding"],
+            source=spec["source"],
+            channels_last=spec.get("channels_last", 0),
+            preprocess=_ops_from_json(spec["preprocess"], arrays),
+        )
+        if not isinstance(doc["layers"], list):
+            raise ValueError(f"layers {doc['layers']!r} are not a list")
+        layers = []
+        for i, item in enumerate(doc["layers"]):
+            name = item.get("name") if isinstance(item, dict) else None
+            where = f"layer {i}" + (f" ({name!r})" if isinstance(name, str) else "")
+            layers.append(_layer_from_json(item, arrays))
+        where = ""
+        net = Network(name=doc["name"], source=doc["source"], input=input_spec, layers=layers)
+        check_network(net)
+    except _JSON_ERRORS as exc:
+        reason = f"missing {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+        where = f", {where}" if where else ""
+        raise InputError(f"{json_path}: damaged bnnhw IR{where}: {reason[:300]}") from None
     return net

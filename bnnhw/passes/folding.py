@@ -52,15 +52,23 @@ def upstream_pixels(net: Network) -> list[int | None]:
     return pixels
 
 
-def cheapest_folding(layer: Layer, target_cycles: int, pixel: int | None = None) -> tuple[int, int]:
-    """Fewest lanes meeting the target; among equals the fewest PEs (smaller muxes)."""
+def cheapest_folding(
+    layer: Layer, target_cycles: int, pixel: int | None = None, word_bits: int | None = None
+) -> tuple[int, int]:
+    """Fewest lanes meeting the target; among equals the fewest PEs (smaller muxes).
+
+    ``word_bits``: first of all, input words (SIMD x input bits) of at most this many
+    bits where any meets the target, so the layer's input buffer stays as narrow as a
+    block RAM port (a wide, shallow buffer wastes blocks).
+    """
     best = None
     for pe in divisors(layer.neurons):
         for simd in divisors(layer.fan_in):
             if not simd_fits(simd, pixel):
                 continue
             if layer.cycles_at(pe, simd) <= target_cycles:
-                key = (pe * simd, pe)
+                wide = word_bits is not None and simd * layer.in_bits > word_bits
+                key = (wide, pe * simd, pe)
                 if best is None or key < best[0]:
                     best = (key, pe, simd)
                 break  # larger SIMD only adds lanes
@@ -82,13 +90,16 @@ def check_max_lanes(max_lanes: object) -> None:
         )
 
 
-def fold_auto(net: Network, max_lanes: int = DEFAULT_MAX_LANES) -> Network:
+def fold_auto(
+    net: Network, max_lanes: int = DEFAULT_MAX_LANES, word_bits: int | None = None
+) -> Network:
+    """Every layer as fast as the largest one on ``max_lanes`` lanes, on the fewest lanes."""
     check_max_lanes(max_lanes)
     net = copy.deepcopy(net)
     largest = max(layer.cycles_at(1, 1) for layer in net.layers)  # on a single lane
     target = max(1, math.ceil(largest / max_lanes), *(la.walk_cycles for la in net.layers))
     for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
-        layer.pe, layer.simd = cheapest_folding(layer, target, pixel)
+        layer.pe, layer.simd = cheapest_folding(layer, target, pixel, word_bits)
     return net
 
 

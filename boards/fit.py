@@ -1,0 +1,269 @@
+"""Folding chosen for a board: the fastest design whose resource estimate fits it.
+
+A layer's cost grows with its XNOR lanes (PE x SIMD) and its speed with them too, so the
+search walks a ladder of lane budgets (``fold_auto``'s ``max_lanes``) and keeps the
+largest budget whose design fits. "Fits" is decided before any synthesis:
+
+* **Block RAM**, exactly as the build will place it: the board top (link, accelerator) is
+  elaborated, its memories read from the RTLIL and given to the same planner the build
+  runs (:func:`bnnhw.boards.memories.plan_memories`); it must place every memory Yosys
+  would put in block RAM, and the ROMs it leaves in logic are charged to the logic.
+* **Logic cells**, from a conservative linear model per layer (:func:`layer_cells`)
+  fitted to nextpnr's counts for the bundled models (``bench/qor.py`` measures them),
+  against a share of the device (:data:`LOGIC_BUDGET`): past ~80 % of an iCE40 nextpnr's
+  placer fails on the flip-flops' shared clock-enable and reset nets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bnnhw.boards.memories import (
+    GEOMETRY,
+    BlockRamError,
+    Mem,
+    auto_block,
+    blocks,
+    check_rom_capacity,
+    parse_memories,
+    plan_memories,
+)
+from bnnhw.errors import BoardError
+from bnnhw.ir import Network
+from bnnhw.passes.folding import fold_auto
+
+if TYPE_CHECKING:
+    from bnnhw.boards.targets import Board
+    from bnnhw.rtl_gen.layer_params import LayerHW
+
+# the share of the device's logic cells an automatic folding may plan to use: nextpnr's
+# iCE40 placer fails near 80 %; on the ECP5-85F thousands of lanes fanning out from one
+# input word stop routing long before the cells run out (docs/qor.md)
+LOGIC_BUDGET = {"ice40": 0.75, "ecp5": 0.15}
+# The model's coefficients, fitted to nextpnr's logic cells (ICESTORM_LC) of TFC and the
+# digits MLP on the iCEBreaker at four foldings (16 to 260 lanes, SIMD 4 to 98): within
+# 5 % of every one (docs/qor.md has the table). UART, link FSM, CRC, frame store:
+LINK_CELLS = 800
+LAYER_CELLS = 250  # per layer: counters, credit and bank control, issue, thresholds
+# per XNOR lane: the XNOR-popcount tree and its pipeline registers, which grow with the
+# tree's depth: 1.5 + 0.6 x log2(SIMD) (3.9 cells a lane at SIMD 16)
+LANE_CELLS, LANE_CELLS_PER_LEVEL = 1.5, 0.6
+ACC_CELLS_PER_BIT = 1.0  # a PE's accumulator and compare, per bit
+CELLS_PER_OUTPUT_BIT = 2.5  # output shift register and FIFO storage
+CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a folded network needs on a board, before synthesis."""
+
+    board: str
+    max_lanes: int  # the automatic folding's budget (0: the folding was given)
+    word_bits: int | None  # the automatic folding's preferred input word width
+    folding: tuple[tuple[int, int], ...]  # (PE, SIMD) per layer
+    interval: int  # cycles per frame
+    lanes: int
+    logic_cells: int
+    logic_cells_available: int
+    blocks: int
+    blocks_available: int
+    rom_bits_in_logic: int
+    problem: str | None  # why it does not fit, or None
+
+    @property
+    def fits(self) -> bool:
+        return self.problem is None
+
+    def as_dict(self) -> dict:
+        return {
+            "board": self.board,
+            "max_lanes": self.max_lanes,
+            "word_bits": self.word_bits,
+            "folding": [f"{pe}x{simd}" for pe, simd in self.folding],
+            "interval": self.interval,
+            "lanes": self.lanes,
+            "logic_cells": self.logic_cells,
+            "logic_cells_available": self.logic_cells_available,
+            "blocks": self.blocks,
+            "blocks_available": self.blocks_available,
+            "rom_bits_in_logic": self.rom_bits_in_logic,
+            "problem": self.problem,
+        }
+
+
+def layer_cells(hw: LayerHW) -> float:
+    """Logic cells of one layer (MVTU, and a convolution's window and pool) by the model."""
+    from bnnhw.rtl_gen.layer_params import signed_width
+
+    lanes = hw.pe * hw.simd
+    acc_bits = signed_width(*hw.acc_range)
+    out_bits = hw.neurons * (signed_width(*hw.score_range) if hw.is_output else 1)
+    cells = LAYER_CELLS + lanes * (LANE_CELLS + LANE_CELLS_PER_LEVEL * math.log2(hw.simd))
+    cells += ACC_CELLS_PER_BIT * hw.pe * acc_bits + CELLS_PER_OUTPUT_BIT * out_bits
+    if hw.window is not None:
+        window = hw.window
+        cells += CELLS_PER_WINDOW_BIT * window.kernel[0] * window.kernel[1] * hw.stream_word
+        if hw.pool is not None:
+            cells += CELLS_PER_WINDOW_BIT * hw.pool.kernel[0] * hw.pool.kernel[1] * hw.neurons
+    return cells
+
+
+def rom_cells(mem: Mem) -> int:
+    """LUT4s of a ROM in logic: one per output bit for every 16 words (a 1-word ROM is
+    constants, folded into the gates it feeds)."""
+    return 0 if mem.depth == 1 else mem.width * math.ceil(mem.depth / 16)
+
+
+def estimate(
+    net: Network,
+    board: Board,
+    max_lanes: int | None = None,
+    share: float | None = None,
+    word_bits: int | None = None,
+) -> Estimate:
+    """Resources of ``net`` (already folded) on ``board``, and whether they fit.
+
+    ``share``: of the device's logic cells the design may use (default
+    :data:`LOGIC_BUDGET`, the automatic folding's; a folding the user chose may use all).
+    """
+    from amaranth.back import rtlil
+
+    from bnnhw.rtl_gen import Accelerator
+    from bnnhw.rtl_gen.board_top import BoardTop
+
+    top = BoardTop(lambda: Accelerator(net, contents=False), divisor=16)
+    mems = parse_memories(rtlil.convert(top, name="top"))
+    logic_available = board.luts
+    cells = LINK_CELLS + sum(layer_cells(hw) for hw in top.accelerator.layers)
+    problem, blocks, rom_logic = None, 0, 0
+    try:
+        plan = plan_memories(mems, board.family, board.ram_blocks)
+    except BlockRamError as exc:
+        problem = str(exc)
+    else:
+        blocks, rom_logic = plan.auto_blocks + plan.forced_blocks, plan.logic_rom_bits
+        # a RAM left in logic is a flip-flop per bit (FIFO storage is in layer_cells)
+        in_blocks = {m.path for m in plan.forced}
+        ram_bits = sum(
+            m.bits
+            for m in mems
+            if not m.rom
+            and m.path not in in_blocks
+            and m.name != "storage"
+            and not auto_block(m, board.family)
+        )
+        rom_luts = sum(
+            rom_cells(m)
+            for m in mems
+            if m.rom and m.path not in in_blocks and not auto_block(m, board.family)
+        )
+        cells += rom_luts + ram_bits
+    cells = math.ceil(cells)
+    share = LOGIC_BUDGET[board.family] if share is None else share
+    budget = int(share * logic_available)
+    if problem is None and cells > budget:
+        problem = (
+            f"an estimated {cells} logic cells, over the {budget} "
+            f"({share:.0%} of the {board.device}'s {logic_available}) it may use"
+        )
+    acc = top.accelerator
+    return Estimate(
+        board=board.name,
+        max_lanes=max_lanes or 0,
+        word_bits=word_bits,
+        folding=tuple((hw.pe, hw.simd) for hw in acc.layers),
+        interval=max(acc.ideal_cycles, acc.port_format.frame_words),
+        lanes=sum(hw.pe * hw.simd for hw in acc.layers),
+        logic_cells=cells,
+        logic_cells_available=logic_available,
+        blocks=blocks,
+        blocks_available=board.ram_blocks,
+        rom_bits_in_logic=rom_logic,
+        problem=problem,
+    )
+
+
+def lane_ladder(net: Network) -> list[int]:
+    """Lane budgets from one lane to the largest layer unrolled, about x1.4 apart."""
+    largest = max(layer.neurons * layer.fan_in for layer in net.layers)
+    ladder, lanes = [], 1
+    while lanes < largest:
+        ladder.append(lanes)
+        lanes = max(lanes + 1, round(lanes * 2**0.5))
+    return [*ladder, largest]
+
+
+def weight_blocks(net: Network, family: str) -> int:
+    """Blocks the weight ROMs Yosys maps by itself take: a floor on the design's count."""
+    roms = [Mem("", "weights", la.pe * la.simd, la.nf * la.sf, rom=True) for la in net.layers]
+    return sum(blocks(m, family) for m in roms if auto_block(m, family))
+
+
+def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, Estimate]:
+    """The folding of ``net`` with the fewest cycles per frame that fits ``board``.
+
+    Logic grows with the lane budget, block RAM does not always (very narrow, deep ROMs
+    waste blocks as much as very wide, shallow ones), so the distinct foldings of
+    :func:`lane_ladder` are tried from the fastest down: those over the logic budget by
+    the model alone are passed over without elaborating them, and the first whose full
+    estimate fits is taken.
+    """
+    from bnnhw.rtl_gen.layer_params import layer_hw
+
+    weight_bits = sum(layer.neurons * layer.fan_in for layer in net.layers)
+    check_rom_capacity([Mem("top", "weights", 1, weight_bits, rom=True)], board)
+    port = max(width for width, _ in GEOMETRY[board.family][0])
+    foldings: dict[tuple, tuple[int, float, int, int | None, Network]] = {}
+    for lanes in lane_ladder(net):
+        for word_bits in (None, port):  # fewest PEs, or input words one port wide
+            folded = fold_auto(net, lanes, word_bits)
+            key = tuple((la.pe, la.simd) for la in folded.layers)
+            if key not in foldings:
+                hws = [layer_hw(layer) for layer in folded.layers]
+                cells = LINK_CELLS + sum(layer_cells(hw) for hw in hws)
+                interval = max(hw.walk_cycles for hw in hws)
+                foldings[key] = (interval, cells, lanes, word_bits, folded)
+    budget = LOGIC_BUDGET[board.family] * board.luts
+    last = smallest = None
+    for _interval, cells, lanes, word_bits, folded in sorted(foldings.values(), key=_speed):
+        smallest = cells if smallest is None else min(smallest, cells)
+        if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:
+            continue  # over budget by the model alone: not worth elaborating
+        last = estimate(folded, board, lanes, word_bits=word_bits)
+        if progress:
+            verdict = "fits" if last.fits else f"does not fit: {last.problem}"
+            progress(
+                f"max lanes {lanes}: {last.interval} cycles/frame, ~{last.logic_cells} logic "
+                f"cells, {last.blocks} blocks; {verdict}"
+            )
+        if last.fits:
+            return folded, last
+    why = (
+        last.problem
+        if last
+        else (
+            f"even its smallest folding needs an estimated {smallest:.0f} logic cells, over the "
+            f"{budget:.0f} ({LOGIC_BUDGET[board.family]:.0%} of the {board.device}'s "
+            f"{board.luts}) a design may plan on; build for a board with more logic"
+        )
+    )
+    raise BoardError(f"{board.name}: no folding of {net.name} fits: {why}")
+
+
+def _speed(candidate: tuple) -> tuple:
+    """Fastest first; among equally fast, the fewest logic cells."""
+    return candidate[0], candidate[1]
+
+
+def check_fits(net: Network, board: Board) -> Estimate:
+    """Refuse, before synthesis, a folding given by the user that cannot fit ``board``."""
+    result = estimate(net, board, share=1.0)
+    if not result.fits:
+        raise BoardError(
+            f"{board.name}: the folding {' '.join(f'{p}x{s}' for p, s in result.folding)} "
+            f"does not fit: {result.problem}; use a smaller --max-lanes or leave the folding "
+            "to the board (no --max-lanes, no --folding)"
+        )
+    return result

@@ -1,0 +1,132 @@
+"""Folding chosen for a board (boards/fit.py): fastest folding whose estimate fits."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import pytest
+
+from bnnhw.boards import BoardError, get_board
+from bnnhw.boards.fit import estimate, fold_for_board, lane_ladder
+from bnnhw.boards.memories import BlockRamError
+from bnnhw.cli.main import main
+from bnnhw.frontend import import_onnx
+from bnnhw.passes import streamline
+from bnnhw.passes.folding import cheapest_folding, fold_explicit
+
+from conftest import ROOT
+
+TFC = ROOT / "models" / "tfc_w1a1_in1_classic.onnx"
+DIGITS = ROOT / "models" / "digits_w1a1_in1_classic.onnx"
+SFC = ROOT / "models" / "sfc_w1a1_in1_classic.onnx"
+
+
+@pytest.fixture(scope="module")
+def tfc():
+    return streamline(import_onnx(TFC))
+
+
+def _folded(net, folding: str):
+    pairs = [tuple(int(v) for v in f.split("x")) for f in folding.split()]
+    spec = {str(i): {"pe": pe, "simd": simd} for i, (pe, simd) in enumerate(pairs)}
+    return fold_explicit(net, spec, "test")
+
+
+def test_lane_ladder_steps_by_about_root_two_up_to_the_unrolled_layer(tfc):
+    ladder = lane_ladder(tfc)
+    assert ladder[:9] == [1, 2, 3, 4, 6, 8, 11, 16, 23]
+    assert ladder[-1] == 784 * 64  # TFC's first layer fully unrolled
+    assert all(b / a <= 1.5 for a, b in itertools.pairwise(ladder[4:]))
+
+
+def test_port_wide_words_cost_lanes_but_save_the_input_buffer(tfc):
+    layer0 = tfc.layers[0]  # 784 inputs, 64 neurons
+    # 256 cycles a frame needs 784 * 64 / 256 = 196 lanes: PE 1 x SIMD 196 (a 196-bit
+    # input word). With words of at most 16 bits, SIMD is a divisor of 784 up to 16:
+    # 14 gives 56 words and 64 / PE * 56 <= 256 needs PE 16 (224 lanes, 224 cycles);
+    # 16 gives 49 words and needs PE 16 too (256 lanes): the fewest lanes win
+    assert cheapest_folding(layer0, 256) == (1, 196)
+    assert cheapest_folding(layer0, 256, word_bits=16) == (16, 14)
+
+
+def test_block_count_worked_by_hand(tfc):
+    # PE x SIMD 4x16, 1x8, 1x8, 1x1 on the UP5K (SB_RAM40_4K: 16 x 256 ... 2 x 2048).
+    # Yosys takes by itself: layer 0 weights 64 x 784 -> 4 x 4 = 16 blocks; layers 1-2
+    # weights 8 x 512 -> 1 each; the input buffers (layer 0: 16 bits x 98, two frames of
+    # 49 words; layers 1-2: 8 x 16; layer 3: 1 x 128; each more flip-flops than one
+    # block's cost) -> 1 each; the link's frame store -> 1: 23 blocks. The planner then
+    # moves what Yosys leaves in logic into the 7 left, most logic saved per block
+    # first: layer 3 weights (1 x 640, 40 LUTs) -> 1, layers 1-2 thresholds (7 x 64,
+    # 28 LUTs) -> 1 each, a 64-bit output FIFO (64 flip-flops in 4 blocks, 16 a block)
+    # -> 4: 30 blocks, and layer 0's thresholds (40 x 16 bits: 3 blocks) stay in logic.
+    result = estimate(_folded(tfc, "4x16 1x8 1x8 1x1"), get_board("icebreaker"), share=1.0)
+    assert result.blocks == 30 and result.rom_bits_in_logic == 40 * 16 and result.fits
+
+
+def test_tfc_on_the_icebreaker_is_folded_to_its_fastest_fit(tfc):
+    board = get_board("icebreaker")
+    net, fit = fold_for_board(tfc, board)
+    assert fit.fits and fit.blocks <= board.ram_blocks
+    assert fit.logic_cells <= 0.75 * board.luts
+    assert [(la.pe, la.simd) for la in net.layers] == list(fit.folding)
+    # every faster folding the search considered was over budget: the next rung of
+    # the ladder above the chosen one does not fit
+    faster = [lanes for lanes in lane_ladder(tfc) if lanes > fit.max_lanes]
+    from bnnhw.passes.folding import fold_auto
+
+    for word_bits in (None, 16):
+        over = estimate(fold_auto(tfc, faster[0], word_bits), board, faster[0])
+        assert over.interval >= fit.interval or not over.fits
+
+
+def test_sfc_is_refused_on_the_icebreaker_for_its_rom_bits():
+    net = streamline(import_onnx(SFC))
+    with pytest.raises(BlockRamError, match=r"need 3\d\d kbit of ROM.*120 kbit of block RAM"):
+        fold_for_board(net, get_board("icebreaker"))
+
+
+def test_compile_for_a_board_records_the_fit(tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["compile", str(DIGITS), "-o", str(out), "--board", "icebreaker"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    fit = report["fit"]
+    assert fit["board"] == "icebreaker" and fit["problem"] is None
+    folding = [f"{layer['pe']}x{layer['simd']}" for layer in report["layers"]]
+    assert folding == fit["folding"]
+    assert report["initiation_interval"] == fit["interval"]
+    md = (out / "report.md").read_text()
+    assert f"an estimated {fit['logic_cells']} of 5280 logic cells" in md
+    assert "fit max lanes" in capsys.readouterr().out  # the candidates tried, as progress
+
+
+def test_a_folding_that_cannot_fit_is_refused_before_synthesis(tmp_path, capsys):
+    out = tmp_path / "b"
+    args = ["compile", str(TFC), "-o", str(out), "--board", "icestick", "--max-lanes", "4096"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bnnhw: error: icestick: ") and "does not fit" in err
+    assert "\n" not in err
+
+
+def test_a_model_too_big_for_any_folding_is_refused_with_numbers():
+    net = streamline(import_onnx(DIGITS))
+    tiny = dataclasses.replace(get_board("icestick"), name="tiny", luts=600)
+    with pytest.raises(BoardError, match=r"even its smallest folding needs an estimated \d+"):
+        fold_for_board(net, tiny)
+
+
+@pytest.mark.slow
+def test_the_estimate_holds_against_nextpnr(tmp_path):
+    """digits, folded for the iCEBreaker, placed and routed: the block count is exact and
+    the logic-cell estimate is within 10 % of nextpnr's count (the model's fit is 5 %)."""
+    from bnnhw.boards import synthesize
+    from bnnhw.build import compile_model
+
+    board = get_board("icebreaker")
+    build = compile_model(DIGITS, tmp_path, max_lanes=None, board=board.name)
+    report = synthesize(build, board)
+    assert report["bram"] == build.fit["blocks"]
+    assert abs(report["logic_cells"] - build.fit["logic_cells"]) <= 0.1 * report["logic_cells"]
+    assert report["logic_cells"] <= 0.8 * board.luts  # placed where nextpnr still can
