@@ -123,3 +123,19 @@ def test_bad_inputs_are_named():
     unfolded = Network("t", net.input, [Layer("out", np.ones((2, 2), np.uint8), is_output=True)])
     with pytest.raises(Exception, match="streamline"):
         golden.predict(unfolded, np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("model", ["digits_w1a1_in1_classic", "digits_w1a1_in8_classic"])
+def test_nan_pixels_are_refused_by_the_python_api_too(model):
+    """A 1-bit quantizer would read NaN as -1 (NaN >= 0 is false): refused, as in the CLI."""
+    from bnnhw.frontend import import_onnx
+    from bnnhw.passes import streamline
+
+    from conftest import ROOT
+
+    net = streamline(import_onnx(ROOT / "models" / f"{model}.onnx"))
+    x = np.zeros((3, *net.input.shape), np.float32)
+    x[1].flat[5] = np.nan
+    # the digits models take (1, 8, 8) frames: flat element 5 is (0, 0, 5)
+    with pytest.raises(InputError, match=r"inputs: frame 1, element \(0, 0, 5\) is NaN"):
+        golden.predict(net, x)

@@ -61,21 +61,6 @@ def load_array(path: str | Path) -> np.ndarray:
     return x
 
 
-def refuse_nan(x: np.ndarray, path: str | Path) -> None:
-    """NaN frames are refused for every model: a bipolar quantizer would silently read NaN
-    as -1 (NaN >= 0 is false) and an n-bit one has no code for it."""
-    if x.dtype.kind != "f":
-        return
-    bad = np.argwhere(np.isnan(x))
-    if len(bad):
-        frame, *element = (int(i) for i in bad[0])
-        more = f" (and {len(bad) - 1} more NaN values)" if len(bad) > 1 else ""
-        raise InputError(
-            f"{path}: frame {frame}, element {tuple(element)} is NaN{more}; give finite "
-            "pixel values"
-        )
-
-
 def writable(path: str | Path, force: bool) -> Path:
     """The exact file a result goes to, checked before any work is done.
 

@@ -56,13 +56,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from bnnhw import golden
-    from bnnhw.cli.files import load_array, refuse_nan, save_array, writable
+    from bnnhw.cli.files import load_array, save_array, writable
 
     out = writable(args.output, args.force)
     net = _load(args.model)
     x = load_array(args.inputs)
     golden.check_inputs(net.input, x, what=str(args.inputs))
-    refuse_nan(x, args.inputs)
     result = golden.scores(net, x) if args.scores else golden.predict(net, x)
     save_array(out, result)
     what = "integer scores" if args.scores else "class indices"

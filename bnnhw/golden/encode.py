@@ -7,6 +7,8 @@ for an n-bit input. They are bit-exact with the graph's own quantizer (qonnx sem
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from bnnhw.errors import InputError
@@ -33,7 +35,23 @@ def check_inputs(spec: InputSpec, x: np.ndarray, what: str = "inputs") -> np.nda
             f"{what}: shape {x.shape}, expected (N, {', '.join(map(str, spec.shape))}) — "
             "N frames of the model's input shape without its batch dimension"
         )
+    refuse_nan(x, what)
     return x.astype(np.float32, copy=False)
+
+
+def refuse_nan(x: np.ndarray, what: str | os.PathLike[str]) -> None:
+    """NaN frames are refused for every model: a bipolar quantizer would silently read NaN
+    as -1 (NaN >= 0 is false) and an n-bit one has no code for it."""
+    if x.dtype.kind != "f":
+        return
+    bad = np.argwhere(np.isnan(x))
+    if len(bad):
+        frame, *element = (int(i) for i in bad[0])
+        more = f" (and {len(bad) - 1} more NaN values)" if len(bad) > 1 else ""
+        raise InputError(
+            f"{what}: frame {frame}, element {tuple(element)} is NaN{more}; give finite "
+            "pixel values"
+        )
 
 
 def encode_inputs(spec: InputSpec, x: np.ndarray) -> np.ndarray:
