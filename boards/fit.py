@@ -141,7 +141,7 @@ def estimate(
     try:
         plan = plan_memories(mems, board.family, board.ram_blocks)
     except BlockRamError as exc:
-        problem = str(exc)
+        problem = exc.fact
     else:
         blocks, rom_logic = plan.auto_blocks + plan.forced_blocks, plan.logic_rom_bits
         # a RAM left in logic is a flip-flop per bit (FIFO storage is in layer_cells)
@@ -240,16 +240,19 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             )
         if last.fits:
             return folded, last
-    why = (
-        last.problem
-        if last
-        else (
-            f"even its smallest folding needs an estimated {smallest:.0f} logic cells, over the "
-            f"{budget:.0f} ({LOGIC_BUDGET[board.family]:.0%} of the {board.device}'s "
-            f"{board.luts}) a design may plan on; build for a board with more logic"
+    if last is None:
+        raise BoardError(
+            f"{board.name}: no folding of {net.name} fits: even its smallest folding needs an "
+            f"estimated {smallest:.0f} logic cells, over the {budget:.0f} "
+            f"({LOGIC_BUDGET[board.family]:.0%} of the {board.device}'s {board.luts}) a "
+            "design may plan on; build for a board with more logic"
         )
+    tried = " ".join(f"{pe}x{simd}" for pe, simd in last.folding)
+    raise BoardError(
+        f"{board.name}: no folding of {net.name} fits (the last tried, {tried}: "
+        f"{last.problem}); build for a board with more block RAM and logic, or use a "
+        "smaller model"
     )
-    raise BoardError(f"{board.name}: no folding of {net.name} fits: {why}")
 
 
 def _speed(candidate: tuple) -> tuple:

@@ -31,7 +31,14 @@ MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
 
 
 class BlockRamError(BoardError):
-    """The design's ROMs do not fit the board's block RAM."""
+    """The design's ROMs do not fit the board's block RAM.
+
+    ``fact``: what does not fit, without the advice (for callers that advise otherwise).
+    """
+
+    def __init__(self, message: str, fact: str | None = None) -> None:
+        super().__init__(message)
+        self.fact = fact or message
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,12 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
     """
     auto = sum(blocks(m, family) for m in mems if auto_block(m, family))
     if auto > available:
-        raise BlockRamError(_too_many_blocks(mems, family, auto, available))
+        fact = _too_many_blocks(mems, family, auto, available)
+        advice = (
+            "rebuild with a smaller --max-lanes (narrower weight ROMs and input buffers) "
+            "or build for a board with more block RAM"
+        )
+        raise BlockRamError(f"{fact}; {advice}", fact=fact)
     left = [
         m
         for m in mems
@@ -150,8 +162,7 @@ def _too_many_blocks(mems: list[Mem], family: str, auto: int, available: int) ->
     )
     return (
         f"the memories Yosys puts in block RAM need {auto} blocks and the device has "
-        f"{available} ({named}); rebuild with a smaller --max-lanes (narrower weight ROMs "
-        "and input buffers) or build for a board with more block RAM"
+        f"{available} ({named})"
     )
 
 

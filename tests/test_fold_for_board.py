@@ -130,3 +130,15 @@ def test_the_estimate_holds_against_nextpnr(tmp_path):
     assert report["bram"] == build.fit["blocks"]
     assert abs(report["logic_cells"] - build.fit["logic_cells"]) <= 0.1 * report["logic_cells"]
     assert report["logic_cells"] <= 0.8 * board.luts  # placed where nextpnr still can
+
+
+def test_no_folding_within_the_block_ram_is_refused_without_lane_advice():
+    net = streamline(import_onnx(DIGITS))
+    # 4 blocks hold the 13 kbit of ROM (16 kbit), but no folding maps into so few
+    small = dataclasses.replace(get_board("icestick"), name="small", luts=5280, ram_blocks=4)
+    with pytest.raises(BoardError) as refused:
+        fold_for_board(net, small)
+    message = str(refused.value)
+    assert message.startswith("small: no folding of digits_w1a1_in1_classic fits (the last tried")
+    assert "need" in message and "the device has 4" in message
+    assert "--max-lanes" not in message  # the user gave none: the board chose
