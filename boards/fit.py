@@ -1,8 +1,9 @@
 """Folding chosen for a board: the fastest design whose resource estimate fits it.
 
 A layer's cost grows with its XNOR lanes (PE x SIMD) and its speed with them too, so the
-search walks a ladder of lane budgets (``fold_auto``'s ``max_lanes``) and keeps the
-largest budget whose design fits. "Fits" is decided before any synthesis:
+search tries the foldings of a ladder of lane budgets (``fold_auto``'s ``max_lanes``),
+fastest first, and keeps the first whose design fits. "Fits" is decided before any
+synthesis:
 
 * **Block RAM**, exactly as the build will place it: the board top (link, accelerator) is
   elaborated, its memories read from the RTLIL and given to the same planner the build
@@ -10,8 +11,9 @@ largest budget whose design fits. "Fits" is decided before any synthesis:
   would put in block RAM, and the ROMs it leaves in logic are charged to the logic.
 * **Logic cells**, from a conservative linear model per layer (:func:`layer_cells`)
   fitted to nextpnr's counts for the bundled models (``bench/qor.py`` measures them),
-  against a share of the device (:data:`LOGIC_BUDGET`): past ~80 % of an iCE40 nextpnr's
-  placer fails on the flip-flops' shared clock-enable and reset nets.
+  against a share of the device (:data:`LOGIC_BUDGET`, or up to :data:`LOGIC_LIMIT` for a
+  model whose smallest folding needs more): past ~80 % of an iCE40 nextpnr's placer fails
+  on the flip-flops' shared clock-enable and reset nets.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 # iCE40 placer fails near 80 %; on the ECP5-85F thousands of lanes fanning out from one
 # input word stop routing long before the cells run out (docs/qor.md)
 LOGIC_BUDGET = {"ice40": 0.75, "ecp5": 0.15}
+# a model whose smallest folding needs more than its family's budget may still use this
+# share: the budget limits how far a folding is unrolled, not which models are built
+LOGIC_LIMIT = 0.75
 # The model's coefficients, fitted to nextpnr's logic cells (ICESTORM_LC) of TFC and the
 # digits MLP on the iCEBreaker at four foldings (16 to 260 lanes, SIMD 4 to 98): within
 # 5 % of every one (docs/qor.md has the table). UART, link FSM, CRC, frame store:
@@ -225,13 +230,20 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
                 cells = LINK_CELLS + sum(layer_cells(hw) for hw in hws)
                 interval = max(hw.walk_cycles for hw in hws)
                 foldings[key] = (interval, cells, lanes, word_bits, folded)
-    budget = LOGIC_BUDGET[board.family] * board.luts
-    last = smallest = None
+    smallest = min(candidate[1] for candidate in foldings.values())
+    if smallest > LOGIC_LIMIT * board.luts:
+        raise BoardError(
+            f"{board.name}: no folding of {net.name} fits: even its smallest folding needs an "
+            f"estimated {smallest:.0f} logic cells, over the {LOGIC_LIMIT * board.luts:.0f} "
+            f"({LOGIC_LIMIT:.0%} of the {board.device}'s {board.luts}) a design may plan on; "
+            "build for a board with more logic"
+        )
+    budget = max(LOGIC_BUDGET[board.family] * board.luts, smallest)
+    last = None
     for _interval, cells, lanes, word_bits, folded in sorted(foldings.values(), key=_speed):
-        smallest = cells if smallest is None else min(smallest, cells)
         if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:
             continue  # over budget by the model alone: not worth elaborating
-        last = estimate(folded, board, lanes, word_bits=word_bits)
+        last = estimate(folded, board, lanes, share=budget / board.luts, word_bits=word_bits)
         if progress:
             verdict = "fits" if last.fits else f"does not fit: {last.problem}"
             progress(
@@ -240,12 +252,11 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             )
         if last.fits:
             return folded, last
-    if last is None:
+    if last is None:  # every folding within the logic has its weights over the blocks
         raise BoardError(
-            f"{board.name}: no folding of {net.name} fits: even its smallest folding needs an "
-            f"estimated {smallest:.0f} logic cells, over the {budget:.0f} "
-            f"({LOGIC_BUDGET[board.family]:.0%} of the {board.device}'s {board.luts}) a "
-            "design may plan on; build for a board with more logic"
+            f"{board.name}: no folding of {net.name} fits: the weight ROMs of every folding "
+            f"within {budget:.0f} logic cells need more than the {board.ram_blocks} blocks of "
+            "block RAM; build for a board with more block RAM, or use a smaller model"
         )
     tried = " ".join(f"{pe}x{simd}" for pe, simd in last.folding)
     raise BoardError(
