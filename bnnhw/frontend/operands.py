@@ -16,6 +16,15 @@ from onnx import helper
 from bnnhw.errors import ModelError
 
 
+def node_attr(node: onnx.NodeProto, name: str, default: object) -> object:
+    """A node attribute's value (strings decoded), or ``default`` when it is absent."""
+    for a in node.attribute:
+        if a.name == name:
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
+
+
 class OperandsMixin(ABC):
     """Methods of :class:`~bnnhw.frontend.importer.Importer` for constant operands."""
 
@@ -67,11 +76,7 @@ class OperandsMixin(ABC):
         return float(c.flat[0])
 
     def attr(self, node: onnx.NodeProto, name: str, default: object) -> object:
-        for a in node.attribute:
-            if a.name == name:
-                value = helper.get_attribute_value(a)
-                return value.decode() if isinstance(value, bytes) else value
-        return default
+        return node_attr(node, name, default)
 
     def per_frame(self, node: onnx.NodeProto, c: np.ndarray, frame: tuple[int, ...]) -> np.ndarray:
         """A constant operand as one float32 value per element of a frame (flattened)."""

@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 
 from bnnhw.errors import ModelError
+from bnnhw.frontend.operands import node_attr
 from bnnhw.frontend.prepare import constants
 from bnnhw.frontend.reader import QONNX_DOMAIN, node_label
 
@@ -66,11 +67,7 @@ class Graph:
         return [int(d) if isinstance(d, int) else -1 for d in shape] if shape else None
 
     def attr(self, node: onnx.NodeProto, name: str, default: object) -> object:
-        for a in node.attribute:
-            if a.name == name:
-                value = helper.get_attribute_value(a)
-                return value.decode() if isinstance(value, bytes) else value
-        return default
+        return node_attr(node, name, default)
 
     def datatype(self, name: str) -> str | None:
         """The ``finn_datatype`` annotation of a tensor, if any."""
