@@ -34,6 +34,7 @@ class LayerSpec:
     thresholds: np.ndarray | None  # hidden: integer accumulator thresholds; None: last
     pads: int = 0
     pool: bool = False  # a 2x2 MaxPool after a conv's activation
+    stride: int = 1
 
     @property
     def conv(self) -> bool:
@@ -118,6 +119,7 @@ class Writer:
         self.annotations: dict[str, str] = {}
         self.count: dict[str, int] = {}
         self.out_info: tuple[int, list[int]] = (TensorProto.FLOAT, [1, 1])
+        self.shapes: dict[str, list[int]] = {}  # value_info, as FINN keeps for every tensor
 
     def const(self, value: object, hint: str = "c", dtype=f32) -> str:
         name = f"{hint}_{len(self.inits)}"
@@ -141,6 +143,10 @@ class Writer:
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
             [helper.make_tensor_value_info(out, *self.out_info)],
             self.inits,
+            value_info=[
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+                for name, shape in self.shapes.items()
+            ],
         )
         for tensor, dt in self.annotations.items():
             ann = onnx.TensorAnnotation(tensor_name=tensor)
@@ -155,7 +161,7 @@ class Writer:
 def _layer(g: Writer, t: str, layer: LayerSpec, weights: np.ndarray, bias=None) -> str:
     if layer.conv:
         inputs = [t, g.const(weights, "W")] + ([g.const(bias, "b")] if bias is not None else [])
-        return g.node("Conv", inputs, pads=[layer.pads] * 4)
+        return g.node("Conv", inputs, pads=[layer.pads] * 4, strides=[layer.stride] * 2)
     if bias is not None:
         return g.node("Gemm", [t, g.const(weights, "W"), g.const(bias, "b")], transB=1)
     return g.node("MatMul", [t, g.const(weights.T, "W")])
@@ -193,12 +199,60 @@ def _pool(g: Writer, t: str, layer: LayerSpec) -> str:
     return g.node("MaxPool", [t], kernel_shape=[2, 2], strides=[2, 2]) if layer.pool else t
 
 
+def _lowered_conv(g: Writer, t: str, layer: LayerSpec, hw: tuple[int, int]) -> str:
+    """A Conv as qonnx's LowerConvsToMatMul writes it: Transpose to NHWC, Im2Col, MatMul
+    (the result stays NHWC). Im2Col's executor reads its input's ``finn_datatype``; a
+    padded one must allow the pad value 0, so a padded input is annotated INT2."""
+    out, c, k, _ = layer.signs.shape
+    t = g.node("Transpose", [t], perm=[0, 2, 3, 1])
+    g.annotations[t] = "INT2" if layer.pads else "BIPOLAR"
+    if k > 1 or layer.pads or layer.stride > 1:
+        t = g.node(
+            "Im2Col",
+            [t],
+            domain=FINN_DOMAIN,
+            kernel_size=[k, k],
+            stride=[layer.stride] * 2,
+            pad_amount=[layer.pads] * 4,
+            input_shape=f"(1,{hw[0]},{hw[1]},{c})",
+        )
+    w = layer.signs.transpose(0, 2, 3, 1).reshape(out, -1).T
+    t = g.node("MatMul", [t, g.const(w, "W")])
+    g.annotations[g.nodes[-1].input[1]] = "BIPOLAR"
+    return t
+
+
+def _remove_consecutive_transposes(g: Writer) -> None:
+    """FINN's RemoveConsecutiveTransposes: NHWC -> NCHW -> NHWC between two lowered layers
+    is dropped, so an Im2Col reads the NHWC thresholds or pool directly."""
+    for back in [n for n in g.nodes if n.op_type == "Transpose"]:
+        users = [n for n in g.nodes if back.output[0] in n.input]
+        if list(back.attribute[0].ints) != [0, 3, 1, 2] or len(users) != 1:
+            continue
+        again = users[0]
+        if again.op_type != "Transpose" or list(again.attribute[0].ints) != [0, 2, 3, 1]:
+            continue
+        for n in g.nodes:  # readers of the second Transpose read the NHWC source
+            n.input[:] = [back.input[0] if i == again.output[0] else i for i in n.input]
+        if again.output[0] in g.annotations:
+            g.annotations[back.input[0]] = g.annotations.pop(again.output[0])
+        g.nodes = [n for n in g.nodes if n is not back and n is not again]
+
+
 def finn_graph(
-    spec: NetSpec, form: str = "streamlined", tail: str = "topk", nhwc: bool = False
+    spec: NetSpec,
+    form: str = "streamlined",
+    tail: str = "topk",
+    nhwc: bool = False,
+    lowered: bool = False,
 ) -> onnx.ModelProto:
     """``form``: streamlined (thresholds per channel), batchnorm (before streamlining) or
-    xnor (BINARY thresholds into XnorPopcountMatMul, for dense networks)."""
+    xnor (BINARY thresholds into XnorPopcountMatMul, for dense networks). ``lowered``:
+    convolutions as Im2Col + MatMul in NHWC (FINN's LowerConvsToMatMul); with ``nhwc`` the
+    thresholds then stay NHWC (AbsorbTransposeIntoMultiThreshold) and pools are
+    MaxPoolNHWC (MakeMaxPoolNHWC), else a Transpose back to NCHW follows each MatMul."""
     g = Writer()
+    hw = spec.image
     t = g.node("Div", ["x", g.const(255.0, "div")])
     t_in = f32(spec.input_threshold) / f32(255)
     t = g.node(
@@ -212,14 +266,24 @@ def finn_graph(
     binary_in, prev = False, None
     for i, layer in enumerate(spec.layers):
         t = _flatten_if_needed(g, t, prev, layer)
+        in_nhwc = False
         if binary_in:
             w01 = g.const((layer.signs.T + 1) / 2, "W01")
             g.annotations[w01] = "BINARY"
             t = g.node("XnorPopcountMatMul", [t, w01], domain=FINN_DOMAIN)
+        elif lowered and layer.conv:
+            t = _lowered_conv(g, t, layer, hw)
+            k = layer.signs.shape[-1]
+            hw = tuple((d + 2 * layer.pads - k) // layer.stride + 1 for d in hw)
+            in_nhwc = nhwc and form != "batchnorm"
+            if not in_nhwc:
+                t = g.node("Transpose", [t], perm=[0, 3, 1, 2])
         else:
             t = _layer(g, t, layer, layer.signs)
             g.annotations[g.nodes[-1].input[1]] = "BIPOLAR"
         if layer.thresholds is None:
+            if lowered and nhwc:
+                _remove_consecutive_transposes(g)
             return g.model([1, *spec.frame], _tail(g, t, spec, tail))
         th = layer.thresholds
         xnor = form == "xnor" and not layer.conv and i + 1 < len(spec.layers)
@@ -245,14 +309,31 @@ def finn_graph(
             else dict(out_dtype="BIPOLAR", out_scale=2.0, out_bias=-1.0)
         )
         if nhwc and layer.conv:  # FINN's thresholds on an NHWC map, between Transposes
-            t = g.node("Transpose", [t], perm=[0, 2, 3, 1])
+            if not in_nhwc:
+                t = g.node("Transpose", [t], perm=[0, 2, 3, 1])
             attrs["data_layout"] = "NHWC"
         t = g.node(
             "MultiThreshold", [t, g.const(th.reshape(-1, 1), "T")], domain=FINN_DOMAIN, **attrs
         )
+        pooled = False
         if nhwc and layer.conv:
+            if lowered and layer.pool:  # MakeMaxPoolNHWC: the pool stays NHWC too
+                # qonnx infers MaxPoolNHWC's shape only from its input's known shape
+                g.shapes[t] = [1, *hw, len(layer.signs)]
+                t = g.node(
+                    "MaxPoolNHWC",
+                    [t],
+                    domain=FINN_DOMAIN,
+                    kernel_shape=[2, 2],
+                    strides=[2, 2],
+                    pads=[0, 0, 0, 0],
+                )
+                pooled = True
             t = g.node("Transpose", [t], perm=[0, 3, 1, 2])
-        t = _pool(g, t, layer)
+        if not pooled:
+            t = _pool(g, t, layer)
+        if layer.pool and hw:
+            hw = (hw[0] // 2, hw[1] // 2)
         binary_in, prev = xnor, layer
     raise AssertionError("no last layer")
 
@@ -389,3 +470,38 @@ def digits_frames(spec: NetSpec, rng: np.random.Generator, extra: int = 300) -> 
     images = np.concatenate([x_train, x_test]) * f32(255)
     images = images.reshape(len(images), *spec.frame)
     return np.concatenate([images, random_pixels(spec, rng, extra)]).astype(f32)
+
+
+def spec_from_network(net) -> NetSpec:
+    """The NetSpec of an imported network (weights, thresholds, pools), so the other
+    dialects can write the very same network: the same integer IR, the same Verilog.
+
+    Only what the writers can say: an 8x8 one-channel image binarized at pixel 127.5,
+    thresholds ``acc >= t`` (direction +1), 2x2 OR pools, unpadded convolutions and an
+    output layer with score = acc."""
+    layers, conv_map = [], None
+    for layer in net.layers:
+        signs = 2.0 * layer.weights.astype(f32) - 1.0
+        if layer.window is not None:
+            win = layer.window
+            assert win.pads == (0, 0, 0, 0) and win.stride == (1, 1)
+            ky, kx = win.kernel
+            signs = signs.reshape(-1, ky, kx, win.channels).transpose(0, 3, 1, 2)
+        elif conv_map is not None:  # stream (HWC) columns back to the graph's CHW flatten
+            c, h, w = conv_map
+            signs = signs.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(len(signs), -1)
+            conv_map = None
+        pool = layer.pool is not None
+        assert not pool or (layer.pool.kernel == (2, 2) and not np.any(layer.pool_and))
+        if layer.is_output:
+            assert np.all(layer.score_mul == 1) and np.all(layer.score_add == 0)
+            layers.append(LayerSpec(signs.astype(f32), None))
+        else:
+            assert np.all(layer.directions == 1)
+            layers.append(LayerSpec(signs.astype(f32), layer.thresholds.astype(f32), 0, pool))
+        if layer.window is not None:
+            conv_map = layer.out_map
+    classes = len(layers[-1].signs)
+    return NetSpec(
+        (8, 8), 64, layers, np.ones(classes, f32), np.zeros(classes, f32), input_threshold=127.5
+    )

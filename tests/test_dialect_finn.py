@@ -9,13 +9,18 @@ import pytest
 from dialect_checks import (
     agree,
     cli_refuses,
+    cnn_spec,
     node_named,
+    reference,
     refused,
     set_attr,
     set_const,
+    verify_cnn_on_verilator,
     verify_on_verilator,
 )
 from dialect_graphs import (
+    LayerSpec,
+    NetSpec,
     digits_frames,
     digits_spec,
     finn_graph,
@@ -56,6 +61,93 @@ def test_digits_cnn_with_topk(nhwc, tmp_path):
     assert len(cancelled) == (sum(layer.conv for layer in spec.layers) if nhwc else 0)
 
 
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_lowered_cnn_im2col_on_dataset(nhwc, tmp_path):
+    """FINN's LowerConvsToMatMul form: Transpose -> Im2Col -> MatMul (NHWC), thresholds
+    NCHW after a Transpose back, or NHWC between Transposes (after
+    AbsorbTransposeIntoMultiThreshold, the pool then MaxPoolNHWC); the second convolution
+    is padded."""
+    spec = digits_spec(3, conv=True)
+    assert [layer.pads for layer in spec.layers if layer.conv] == [0, 1]
+    model = finn_graph(spec, "streamlined", tail="topk", nhwc=nhwc, lowered=True)
+    assert sum(n.op_type == "Im2Col" for n in model.graph.node) >= 1
+    x = digits_frames(spec, np.random.default_rng(4), extra=100)
+    assert len(x) >= 1000
+    agree(model, x, tmp_path, FINN)
+    rewrites = describe(tmp_path / "model.onnx").rewrites
+    convs = sum(layer.conv for layer in spec.layers)
+    assert sum("FINN's lowered convolution read back" in r for r in rewrites) == convs
+    assert sum(layer.pool for layer in spec.layers) == 1
+    pools = int(nhwc)  # the NHWC form pools with MaxPoolNHWC
+    assert sum(n.op_type == "MaxPoolNHWC" for n in model.graph.node) == pools
+    assert sum(r.startswith("MaxPoolNHWC ") for r in rewrites) == pools
+    # every Transpose of the graph cancels one of those the rewrites add (2 a conv or pool)
+    transposes = sum(n.op_type == "Transpose" for n in model.graph.node)
+    assert 2 * sum("cancel" in r for r in rewrites) == transposes + 2 * (convs + pools)
+    im2col = node_named(model, "Im2Col_1")  # NHWC form: reads the pool directly
+    assert (
+        model.graph.node[list(model.graph.node).index(im2col) - 1].op_type == "Transpose"
+    ) != nhwc
+    # pads: the border windows hold the pad value 0 (neither +1 nor -1) in the reference
+    cols = reference(model, x[:50], every_tensor=True)["Im2Col_1_out0"]
+    assert np.any(cols == 0) and np.all(np.isin(cols, [-1.0, 0.0, 1.0]))
+
+
+def test_batched_im2col_execution_is_finns_batch_of_one():
+    """``execute_batched`` (Im2Col per frame, other nodes batched) gives, frame for frame,
+    exactly qonnx's own ``execute_onnx`` at batch 1, as FINN runs these graphs."""
+    rng = np.random.default_rng(12)
+    spec = digits_spec(3, conv=True)
+    model = finn_graph(spec, "streamlined", "none", nhwc=True, lowered=True)
+    x = random_pixels(spec, rng, 12)
+    assert {"Im2Col", "MaxPoolNHWC"} <= {n.op_type for n in model.graph.node}
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    wrapper = ModelWrapper(model).transform(InferShapes())  # the graph as it is, batch 1
+    out = model.graph.output[0].name
+    one_by_one = [execute_onnx(wrapper, {"x": x[i : i + 1]})[out] for i in range(len(x))]
+    np.testing.assert_array_equal(reference(model, x), np.concatenate(one_by_one))
+
+
+@pytest.mark.filterwarnings("ignore:Some old-style domain")  # qonnx renames finn.* (expected)
+def test_lowered_pointwise_conv_without_im2col(tmp_path):
+    """A 1x1 convolution is lowered to Transpose -> MatMul with no Im2Col."""
+    rng = np.random.default_rng(9)
+
+    def signs(*shape):
+        return rng.choice([-1.0, 1.0], shape).astype(np.float32)
+
+    layers = [
+        LayerSpec(signs(3, 1, 2, 2), np.array([-2.0, 0.0, 1.0], np.float32)),  # 6x6 -> 5x5
+        LayerSpec(signs(2, 3, 1, 1), np.array([-1.0, 1.0], np.float32)),  # 1x1: 2 x 5x5
+        LayerSpec(signs(4, 2 * 5 * 5), None),
+    ]
+    spec = NetSpec((6, 6), 36, layers, np.ones(4, np.float32), np.zeros(4, np.float32), 100.0)
+    model = finn_graph(spec, "streamlined", "argmax", nhwc=True, lowered=True)
+    assert [n.op_type for n in model.graph.node].count("Im2Col") == 1
+    for node in model.graph.node:  # older FINN's domain (qonnx renames it on load)
+        node.domain = "finn.custom_op.general" if node.domain else ""
+    model.opset_import.append(onnx.helper.make_opsetid("finn.custom_op.general", 1))
+    agree(model, random_pixels(spec, rng, 300), tmp_path, FINN)
+    rewrites = describe(tmp_path / "model.onnx").rewrites
+    assert any("MatMul_1 on an NHWC map -> Conv 1x1" in r for r in rewrites)
+
+
+def test_lowered_strided_conv(tmp_path):
+    """Im2Col with stride 2 and padding: a 3x3/2 convolution on 7x7 gives 4x4."""
+    rng = np.random.default_rng(10)
+    conv = LayerSpec(rng.choice([-1.0, 1.0], (3, 1, 3, 3)).astype(np.float32), None, pads=1)
+    conv.thresholds, conv.stride = np.array([-1.0, 0.0, 2.0], np.float32), 2
+    last = LayerSpec(rng.choice([-1.0, 1.0], (5, 3 * 4 * 4)).astype(np.float32), None)
+    spec = NetSpec((7, 7), 49, [conv, last], np.ones(5, np.float32), np.zeros(5, np.float32), 90.0)
+    model = finn_graph(spec, "streamlined", "topk", lowered=True)
+    agree(model, random_pixels(spec, rng, 300), tmp_path, FINN)
+    rewrites = describe(tmp_path / "model.onnx").rewrites
+    assert any("-> Conv 3x3 (strides [2, 2], pads [1, 1, 1, 1])" in r for r in rewrites)
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     seed=st.integers(0, 2**31),
@@ -63,11 +155,12 @@ def test_digits_cnn_with_topk(nhwc, tmp_path):
     form=st.sampled_from(["streamlined", "batchnorm", "xnor"]),
     tail=st.sampled_from(["topk", "argmax", "none"]),
     nhwc=st.booleans(),
+    lowered=st.booleans(),
 )
-def test_random_finn_networks_agree(seed, conv, form, tail, nhwc, tmp_path_factory):
+def test_random_finn_networks_agree(seed, conv, form, tail, nhwc, lowered, tmp_path_factory):
     rng = np.random.default_rng(seed)
     spec = random_spec(rng, conv=conv)
-    model = finn_graph(spec, form, tail, nhwc=nhwc)
+    model = finn_graph(spec, form, tail, nhwc=nhwc, lowered=lowered)
     agree(model, random_pixels(spec, rng, 64), tmp_path_factory.mktemp("finn"), FINN)
 
 
@@ -203,7 +296,67 @@ def test_argmax_last_index_and_im2col_refused(tmp_path, capsys):
     )
     model.graph.node.insert(list(model.graph.node).index(mt) + 1, im)
     node_named(model, "MatMul_0").input[0] = "cols"
-    refused(model, tmp_path, "Im2Col_0", "Im2Col")
+    refused(model, tmp_path, "Im2Col_0", "stride must be two strides")  # none given
+
+
+def _lowered():
+    spec = digits_spec(3, conv=True)  # second convolution padded (Im2Col_1)
+    return finn_graph(spec, "streamlined", tail="topk", nhwc=True, lowered=True)
+
+
+def _im2col(name="Im2Col_1", **attrs):
+    return lambda m: set_attr(node_named(m, name), **attrs)
+
+
+def _im2col_into(op):
+    def mutate(m):
+        im, mm = node_named(m, "Im2Col_0"), node_named(m, "MatMul_0")
+        node = onnx.helper.make_node(op, [im.output[0]], ["r"], name=f"{op}_x")
+        mm.input[0] = "r"
+        m.graph.node.insert(list(m.graph.node).index(mm), node)
+
+    return mutate
+
+
+def _xnor_after_im2col(m):
+    mm = node_named(m, "MatMul_0")
+    mm.op_type, mm.domain = "XnorPopcountMatMul", "qonnx.custom_op.general"
+
+
+IM2COL_CASES = {
+    "pad value 1": (_im2col(pad_value=1), "Im2Col_1", ["pads with the value 1"]),
+    "depthwise": (_im2col(depthwise=1), "Im2Col_1", ["depthwise"]),
+    "dilated": (_im2col("Im2Col_0", dilations=[2, 2]), "Im2Col_0", ["dilated"]),
+    "input_shape of another map": (
+        _im2col("Im2Col_1", input_shape="(1,5,5,2)"),
+        "Im2Col_1",
+        ["differs from its input's"],
+    ),
+    "one kernel size": (_im2col(kernel_size=[3]), "Im2Col_1", ["kernel_size"]),
+    "stride 0": (_im2col(stride=[0, 1]), "Im2Col_1", ["stride"]),
+    "pads of three": (_im2col(pad_amount=[1, 1, 1]), "Im2Col_1", ["pad_amount"]),
+    "Im2Col into a Relu": (_im2col_into("Relu"), "Im2Col_0", ["does not feed one MatMul"]),
+    "Im2Col into XnorPopcountMatMul": (_xnor_after_im2col, "MatMul_0", ["Xnor"]),
+    "weight 0.5 annotated BIPOLAR": (
+        lambda m: _weight(m, "MatMul_0", 0.5),
+        "MatMul_0",
+        ["BIPOLAR"],
+    ),
+    "weight annotated INT2": (lambda m: _weight(m, "MatMul_1", 1.0, "INT2"), "MatMul_1", ["2-bit"]),
+    "dilated MaxPoolNHWC": (
+        _im2col("MaxPoolNHWC_0", dilations=[2, 2]),
+        "MaxPoolNHWC_0",
+        ["dilated"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IM2COL_CASES))
+def test_lowered_conv_that_is_not_a_binary_conv(case, tmp_path):
+    mutate, node, words = IM2COL_CASES[case]
+    model = _lowered()
+    mutate(model)
+    refused(model, tmp_path, node, *words)
 
 
 @pytest.mark.slow  # a Verilator build (shared by the three dialects' tests)
@@ -252,3 +405,13 @@ def test_qonnx_multibit_weights_refused_with_bit_width(tmp_path):
         graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(q, 1)]
     )
     refused(model, tmp_path, "w_quant", "weights to 4 bits")
+
+
+@pytest.mark.slow  # one Verilator build, shared with the plain and Larq CNN tests
+def test_lowered_cnn_passes_verify_on_verilator(tmp_path_factory, capsys):
+    """The Larq fixture's CNN written as FINN writes it after LowerConvsToMatMul and
+    AbsorbTransposeIntoMultiThreshold (Im2Col, NHWC thresholds), on the digits test split."""
+    model = finn_graph(cnn_spec(), "streamlined", "topk", nhwc=True, lowered=True)
+    assert any(n.op_type == "Im2Col" for n in model.graph.node)
+    out = verify_cnn_on_verilator(model, tmp_path_factory, capsys)
+    assert out.rstrip().endswith("359/359 frames match")

@@ -8,12 +8,14 @@ import numpy as np
 import onnx
 import pytest
 from dialect_checks import (
+    LARQ_FIXTURE,
     agree,
     cli_refuses,
     node_named,
     refused,
     set_attr,
     set_const,
+    verify_cnn_on_verilator,
     verify_on_verilator,
 )
 from dialect_graphs import digits_frames, digits_spec, larq_graph, nhwc, random_pixels, random_spec
@@ -177,3 +179,48 @@ def test_mlp_passes_verify_on_verilator(tmp_path_factory, capsys):
     spec = digits_spec(11)
     folder = tmp_path_factory.getbasetemp() / "dialect_verify"
     verify_on_verilator(larq_graph(spec, flip=False), folder, capsys)
+
+
+def _fixture_frames(rng: np.random.Generator) -> np.ndarray:
+    """All 1,797 digits (pixels / 16, NHWC as the Keras model takes them) and 300 random
+    frames of sixteenths, many exactly on the first sign's threshold 8/16."""
+    from bnnhw.datasets import load_digits_split
+
+    x_train, _, x_test, _ = load_digits_split()
+    digits = np.concatenate([x_train, x_test]).transpose(0, 2, 3, 1)
+    noise = rng.integers(0, 17, (300, 8, 8, 1)).astype(np.float32)
+    noise[rng.random(noise.shape) < 0.2] = 8
+    return np.concatenate([digits, noise / np.float32(16)]).astype(np.float32)
+
+
+def test_real_tf2onnx_export_agrees(tmp_path):
+    """A real Larq model exported by tf2onnx (scripts/make_larq_fixture.py): golden ==
+    execute_onnx on >= 1,000 frames, and == Keras' own classes saved by the script."""
+    import bnnhw
+    from bnnhw import golden
+
+    model = onnx.load(LARQ_FIXTURE)
+    assert model.producer_name == "tf2onnx"
+    x = _fixture_frames(np.random.default_rng(81))
+    assert len(x) >= 1000
+    agree(model, x, tmp_path, LARQ)
+    tensors = execute_reference(model, x[:400], every_tensor=True)
+    assert np.any(tensors["model/rescaling/add:0"] == 0)  # pixels exactly on the threshold
+    rewrites = describe(LARQ_FIXTURE).rewrites
+    assert rewrites[0] == (
+        "Softmax model/activation/Softmax dropped: argmax unchanged (the reported scores "
+        "are the logits before it)"
+    )
+    assert sum(r.startswith("Sign(Sign(x) + 0.1) ") for r in rewrites) == 3
+    assert sum(" cancel: " in r for r in rewrites) == 1  # BatchNorm + sign in NHWC
+    assert sum("to NHWC before the flatten dropped" in r for r in rewrites) == 1
+    saved = np.load(LARQ_FIXTURE.with_suffix(".npz"))
+    frames = saved["pixels16"].astype(np.float32) / np.float32(16)
+    net = bnnhw.load(LARQ_FIXTURE)
+    np.testing.assert_array_equal(golden.predict(net, frames), saved["keras_class"])
+
+
+@pytest.mark.slow  # one Verilator build, shared with the FINN and plain CNN tests
+def test_real_export_passes_verify_on_verilator(tmp_path_factory, capsys):
+    out = verify_cnn_on_verilator(onnx.load(LARQ_FIXTURE), tmp_path_factory, capsys)
+    assert out.rstrip().endswith("359/359 frames match")

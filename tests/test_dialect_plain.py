@@ -9,10 +9,12 @@ import pytest
 from dialect_checks import (
     agree,
     cli_refuses,
+    cnn_spec,
     node_named,
     refused,
     set_attr,
     set_const,
+    verify_cnn_on_verilator,
     verify_on_verilator,
 )
 from dialect_graphs import (
@@ -261,3 +263,13 @@ def test_mlp_passes_verify_on_verilator(tmp_path_factory, capsys):
     spec = digits_spec(11)
     folder = tmp_path_factory.getbasetemp() / "dialect_verify"
     verify_on_verilator(plain_graph(spec, "ge"), folder, capsys)
+
+
+@pytest.mark.slow  # one Verilator build, shared with the FINN and Larq CNN tests
+def test_cnn_passes_verify_on_verilator(tmp_path_factory, capsys):
+    """The Larq fixture's CNN as torch.onnx.export writes it (GreaterOrEqual/Cast/Mul/Sub
+    signs, BatchNorm folded into +-0.5 Conv/Gemm weights and biases, an ArgMax), on the
+    digits test split."""
+    model = plain_graph(cnn_spec(), "ge", tail="argmax")
+    out = verify_cnn_on_verilator(model, tmp_path_factory, capsys)
+    assert out.rstrip().endswith("359/359 frames match")

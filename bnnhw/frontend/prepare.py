@@ -116,7 +116,9 @@ def prepare(model: onnx.ModelProto, path: Path) -> ModelWrapper:
             f"{path}: the graph has {len(model.graph.node)} nodes (after removing no-ops); "
             f"bnnhw imports graphs of up to {MAX_NODES} nodes"
         )
-    wrapper = ModelWrapper(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # qonnx notes old finn.* domains as it renames them
+        wrapper = ModelWrapper(model)
     steps = (
         ("removing initializers listed as inputs", RemoveStaticGraphInputs()),
         ("shape inference", InferShapes()),

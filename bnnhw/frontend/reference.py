@@ -19,6 +19,7 @@ from qonnx.transformation.change_batchsize import ChangeBatchSize
 from qonnx.transformation.general import RemoveStaticGraphInputs
 from qonnx.transformation.infer_shapes import InferShapes
 
+from bnnhw.frontend.dialects.finn_exec import execute_batched, has_im2col
 from bnnhw.frontend.prepare import drop_no_ops
 from bnnhw.frontend.reader import read_model
 
@@ -68,6 +69,9 @@ class ReferenceExecutor:
             in_name, out_name = wrapper.graph.input[0].name, wrapper.graph.output[0].name
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = execute_onnx(wrapper, {in_name: block})[out_name]
+                if has_im2col(self.model):  # qonnx's Im2Col runs at batch 1 only
+                    result = execute_batched(wrapper.model, block)[out_name]
+                else:
+                    result = execute_onnx(wrapper, {in_name: block})[out_name]
             outputs.append(np.asarray(result).reshape(len(block), -1))
         return np.concatenate(outputs)

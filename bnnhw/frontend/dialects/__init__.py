@@ -16,7 +16,7 @@ from pathlib import Path
 
 import onnx
 
-from bnnhw.frontend.dialects import common, finn, larq, layout, plain
+from bnnhw.frontend.dialects import common, finn, finn_im2col, larq, layout, plain
 from bnnhw.frontend.dialects.graph import Graph
 from bnnhw.frontend.prepare import prepare
 from bnnhw.frontend.reader import QUANT_OPS, read_model
@@ -51,10 +51,12 @@ def normalize(model: onnx.ModelProto, path: Path) -> Normalized:
     if dialect == QONNX and not common.has_class_tail(model):
         return Normalized(model, dialect)  # untouched: the importer's own path
     if dialect == FINN:
-        finn.precheck(model, path)
+        finn_im2col.precheck(model, path)
     g = Graph(prepare(model, path), path)
     log: list[str] = []
     common.class_tail(g, log)
+    if dialect == FINN:
+        finn_im2col.lower_back(g, log)
     if dialect != QONNX and layout.cancel_transposes(g, log):
         g = Graph(prepare(g.model(), path), path)  # shapes in the original layout again
     if dialect == FINN:

@@ -17,17 +17,13 @@ Anything else (several thresholds, a falling step, other output values) is refus
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 from qonnx.core.datatype import DataType
 
-from bnnhw.errors import ModelError
 from bnnhw.frontend.dialects.graph import SHAPE_OPS, Graph, first_threshold
-from bnnhw.frontend.reader import node_label
 
-FINN_OPS = {"MultiThreshold", "XnorPopcountMatMul", "Im2Col"}
+FINN_OPS = {"MultiThreshold", "XnorPopcountMatMul", "Im2Col", "MaxPoolNHWC"}
 LAYER_OPS = {"MatMul", "Gemm", "Conv", "XnorPopcountMatMul"}
 RANK_LAYOUT = {2: "NC", 3: "NWC", 4: "NCHW"}
 
@@ -42,17 +38,6 @@ def is_finn(model: onnx.ModelProto) -> bool:
         and any(kv.key == "finn_datatype" for kv in a.quant_parameter_tensor_names)
         for a in model.graph.quantization_annotation
     )
-
-
-def precheck(model: onnx.ModelProto, path: Path) -> None:
-    """Refuse, before shape inference runs them, the FINN ops bnnhw does not read."""
-    for index, node in enumerate(model.graph.node):
-        if node.op_type == "Im2Col":
-            raise ModelError(
-                f"{path.name}: node {node_label(node, index)}: Im2Col (FINN's lowered "
-                "convolution) is not supported; import the graph before LowerConvsToMatMul "
-                "(with Conv nodes)"
-            )
 
 
 def _bits(dt: str) -> int | None:
