@@ -64,8 +64,7 @@ def asic_build(request, tmp_path_factory, library):
     build = compile_model(
         folder / "tiny.onnx", folder / "build", folding=str(folder / "folding.json")
     )
-    frames = 4 if request.param == "folded" else 0  # the energy and timed paths once
-    result = run_asic(build, clock_ns=10.0, activity_frames=frames, timed_frames=2 * frames)
+    result = run_asic(build, clock_ns=10.0, activity_frames=4, timed_frames=8)
     return request.param, build, result
 
 
@@ -91,6 +90,8 @@ def test_area_and_cells_recounted_from_the_netlist(asic_build, library):
     assert r["area_um2"] == pytest.approx(area)
     assert r["area_ge"] == pytest.approx(area / 24.0)  # OSU's NAND2X1 is 24 um^2
     assert r["sequential_cells"] == counts.get("DFFPOSX1", 0) + counts.get("DFFSR", 0) > 0
+    flops = sum(n * lib.areas[c] for c, n in counts.items() if c.startswith("DFF"))
+    assert r["sequential_share"] == pytest.approx(flops / area)
     loads = {}  # every cell input pin, by net: no driver but the clock has more than 8
     for cell, pins in re.findall(r"^\s*(\w+)\s+\S+\s*\(\n(.*?)\n\s*\);", text, re.M | re.S):
         for pin, net in re.findall(r"\.(\w+)\((.*)\)", pins):
@@ -103,6 +104,10 @@ def test_area_and_cells_recounted_from_the_netlist(asic_build, library):
         assert r["cycles_per_frame"] == 1
     else:
         assert sorted(r["roms"]) == ["rom_layer0", "rom_layer1"]
+        rom_area = sum(
+            lib.areas[c] * n for rom in r["roms"].values() for c, n in rom["by_type"].items()
+        )
+        assert r["rom_share"] == pytest.approx(rom_area / area)
         assert 0 < r["rom_share"] < 1 and r["cycles_per_frame"] == 16
 
 
@@ -123,14 +128,14 @@ def test_opensta_fmax_holds_in_a_timed_gate_level_simulation(asic_build, library
 
     The second half shows the simulation does see the delays, so the first means something.
     """
-    name, build, r = asic_build
+    _, build, r = asic_build
     check = r["timing"]["gate_level_check"]
-    if name == "unrolled":
-        assert "--timed-frames 0" in check["omitted"]
-        return
     period = 1e3 / r["timing"]["fmax_mhz"]
     assert check["period_ns"] == pytest.approx(period) and check["matched"] == check["frames"] == 8
     asic = Path(build.folder) / "asic"
+    # every SDF cell found in its group (partition.py), none left with the models' delays
+    assert "(INSTANCE bnnhw_grp_1/" in (asic / "timed_sim" / "timed.sdf").read_text()
+    assert "Unable to find" not in (asic / "timed_sim" / "sim.log").read_text()
     fast = simulate_timed(
         build, asic / "netlist.v", library[1], asic / "netlist.sdf", asic / "too_fast", period / 2,
         frames=8,
@@ -139,11 +144,8 @@ def test_opensta_fmax_holds_in_a_timed_gate_level_simulation(asic_build, library
 
 
 def test_energy_from_measured_toggle_rate(asic_build):
-    name, _, r = asic_build
+    _, _, r = asic_build
     e = r["energy"]
-    if name == "unrolled":
-        assert "activity-frames 0" in e["omitted"]
-        return
     assert 0 < e["activity"] < 1 and e["cycles_simulated"] > 4 * r["cycles_per_frame"]
     total = e["power_w"]["total"]
     parts = total["internal"] + total["switching"] + total["leakage"]
@@ -178,6 +180,34 @@ def test_cli_missing_tools_and_library_exit_2(asic_build, tmp_path, monkeypatch,
     assert generic["library"] is None and generic["cells"] > generic["rom_cells"] > 0
     assert "technology-independent" in (folder / "report.md").read_text()
     assert load_build(folder).top == build.top
+
+
+def test_cli_unrolled_with_a_given_liberty_file(tmp_path, library, capsys):
+    """``--folding unrolled`` hard-wires the tiny MLP (PE 8/4 = neurons, SIMD 16/8 = fan-in,
+    no ROM); ``--liberty`` takes any .lib: a copy without cell models beside it still gets
+    area and timing, and says why the gate-level steps are left out."""
+    lib = tmp_path / "lib" / "copy.lib"
+    lib.parent.mkdir()
+    shutil.copy(library[0], lib)
+    _tiny_mlp(tmp_path / "tiny.onnx")
+    out = tmp_path / "b"
+    args = ["asic", str(tmp_path / "tiny.onnx"), "-o", str(out), "--folding", "unrolled"]
+    assert main([*args, "--liberty", str(lib), "--clock-ns", "5"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    r = report["asic"]
+    assert [(la["pe"], la["simd"], la["nf"], la["sf"]) for la in report["layers"]] == [
+        (8, 16, 1, 1),
+        (4, 8, 1, 1),
+    ]
+    assert r["unrolled"] and r["roms"] == {} and r["cycles_per_frame"] == 1
+    assert r["liberty"] == str(lib) and r["timing"]["period"] == 5.0
+    for part in (r["energy"], r["timing"]["gate_level_check"]):
+        assert "no cell models (Verilog) beside copy.lib" in part["omitted"]
+    text = (out / "report.md").read_text()
+    assert "## ASIC: osu018_stdcells" in text and "| pin | cell | delay ns | time ns |" in text
+    assert f"{r['area_ge']:,.0f} GE" in text and f"{r['area_ge']:,.0f} GE" in printed
+    assert (out / "asic" / "netlist.v").is_file()
 
 
 def test_toggle_rate_counts_bits_per_cycle_in_the_top_scope(tmp_path):

@@ -177,12 +177,16 @@ def simulate_timed(
 
     from cocotb_tools.runner import get_runner
 
+    from bnnhw.asic.partition import model_outputs, partition, regroup_sdf
     from bnnhw.sim.runner import BENCH, TIMESCALE, simulator_env
     from bnnhw.sim.vectors import make_vectors
 
     folder.mkdir(parents=True, exist_ok=True)
+    grouped = folder / "netlist_grouped.v"  # Icarus' SDF lookup is quadratic in a flat scope
+    where = partition(netlist, grouped, model_outputs(models))
     timed = scaled_sdf(sdf, BENCH_PERIOD_NS / period_ns, folder / "timed.sdf")
-    text = Path(netlist).read_text()
+    regroup_sdf(timed, where, timed)
+    text = grouped.read_text()
     at = text.index("endmodule")
     annotate = f'  initial $sdf_annotate("{timed.resolve()}");\n'
     source = folder / "gate_level_timed.v"
