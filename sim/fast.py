@@ -8,10 +8,16 @@ sent, beats received) and the lines in the results file. Any disagreement fails 
 (``count_errors``), so a harness or a DUT that drops or repeats a frame never reports a
 match. A second short run without gaps measures cycles per frame and latency, as the
 cocotb bench's throughput test does.
+
+A long run is cut into ``jobs`` chunks of consecutive frames, each streamed from reset by
+its own simulator process (seed + chunk index), all at once with the throughput run: on
+two cores a CNV's test split takes half the wall time, and a loaded machine gives each
+process its own share. Every chunk is counted on its own, so a fault in one fails the run.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import time
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
 
 THROUGHPUT_FRAMES = 48  # as the cocotb bench's throughput test
 GAP_ONE = 1 << 16  # the harness compares 16 random bits with P * 2^16
+#: A run shorter than this many cycles stays one process: a chunk's start-up (process,
+#: reset, pipeline fill) is then a large share of it.
+CHUNK_CYCLES = 1_000_000
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 @dataclass
@@ -45,8 +55,6 @@ class Stream:
     cycles: int
     first_in: int
     timed_out: bool
-    seconds: float
-    cpu_seconds: float  # the simulator process's own CPU time: a figure load cannot inflate
 
 
 @dataclass
@@ -83,13 +91,17 @@ class FastResult:
         return self.cycles / self.sim_seconds if self.sim_seconds else float("inf")
 
 
-def write_stimulus(vectors: Vectors, path: Path, frames: int | None = None) -> int:
-    """The input words of the first ``frames`` frames, one hex word a line; the word count."""
-    words = vectors.words[: frames if frames is not None else vectors.frames]
+def write_stimulus(vectors: Vectors, path: Path, frames: int | None = None, first: int = 0) -> int:
+    """The input words of frames ``first`` to ``frames`` (exclusive), one hex word a line.
+
+    Returns the word count.
+    """
+    words = vectors.words[first : frames if frames is not None else vectors.frames]
     rows = words.reshape(-1, words.shape[-1])[:, ::-1]  # big-endian: the hex digit order
-    text = rows.tobytes().hex()
-    k = 2 * rows.shape[1]
-    path.write_text("\n".join(text[i : i + k] for i in range(0, len(text), k)) + "\n")
+    lines = np.empty((len(rows), 2 * rows.shape[1] + 1), np.uint8)
+    lines[:, 0:-1:2], lines[:, 1:-1:2] = _HEX[rows >> 4], _HEX[rows & 15]
+    lines[:, -1] = ord("\n")
+    lines.tofile(path)
     return len(rows)
 
 
@@ -115,23 +127,37 @@ def _parse(path: Path, out_beats: int, beat_bits: int) -> tuple[list[int], list[
     return words, ends, [str(len(beats)), *trailer]
 
 
-def stream(
+@dataclass
+class _Job:
+    """A harness process under way and what its results are checked against."""
+
+    process: subprocess.Popen
+    simulator: str
+    out: Path
+    log: Path
+    out_beats: int
+    beat_bits: int
+
+
+def start(
     vectors: Vectors,
     folder: Path,
     *,
     simulator: str,
+    first: int = 0,
     frames: int | None = None,
     in_gap: float = 0.0,
     out_gap: float = 0.0,
     seed: int = 0,
     faults: dict[str, int] | None = None,
     tag: str = "run",
-) -> Stream:
-    """One harness run over the first ``frames`` frames (all by default)."""
+) -> _Job:
+    """Start one harness process over ``frames`` frames from frame ``first`` (all by default)."""
     fmt, header = vectors.port_format, vectors.header
-    n = vectors.frames if frames is None else min(frames, vectors.frames)
+    last = vectors.frames if frames is None else min(first + frames, vectors.frames)
+    n = last - first
     stim, out = folder / f"{tag}_in.hex", folder / f"{tag}_out.txt"
-    words = write_stimulus(vectors, stim, n)
+    words = write_stimulus(vectors, stim, last, first)
     per_frame = header.initiation_interval + fmt.frame_words
     slow = (1 - min(in_gap, 0.99)) * (1 - min(out_gap, 0.99))
     limit = int((4 * header.latency_cycles + 200 + 2 * n * per_frame) / slow)
@@ -142,23 +168,27 @@ def stream(
     args += [f"+{name}={value}" for name, value in (faults or {}).items()]
     out.unlink(missing_ok=True)
     log = folder / f"{tag}.log"
-    start, cpu = time.perf_counter(), _child_cpu()
     with simulator_env(simulator), log.open("w") as sink:
-        done = subprocess.run(
+        process = subprocess.Popen(
             [*executable(folder, simulator), *args], stdout=sink, stderr=subprocess.STDOUT
         )
-    seconds, cpu = time.perf_counter() - start, _child_cpu() - cpu
-    if done.returncode != 0 or not out.is_file():
+    return _Job(process, simulator, out, log, fmt.out_beats, fmt.out_beat_bits)
+
+
+def collect(job: _Job) -> Stream:
+    """Wait for a harness process and read its results."""
+    status = job.process.wait()
+    if status != 0 or not job.out.is_file():
         raise BnnhwError(
-            f"the {simulator} fast harness failed (status {done.returncode}); see {log}"
+            f"the {job.simulator} fast harness failed (status {status}); see {job.log}"
         )
-    results, cycles, trailer = _parse(out, fmt.out_beats, fmt.out_beat_bits)
+    results, cycles, trailer = _parse(job.out, job.out_beats, job.beat_bits)
     if len(trailer) != 6:
-        raise BnnhwError(f"the {simulator} fast harness stopped before its trailer; see {log}")
+        raise BnnhwError(
+            f"the {job.simulator} fast harness stopped before its trailer; see {job.log}"
+        )
     in_file, sent, got, total, first_in, timed_out = map(int, trailer)
-    return Stream(
-        results, cycles, in_file, sent, got, total, first_in, bool(timed_out), seconds, cpu
-    )
+    return Stream(results, cycles, in_file, sent, got, total, first_in, bool(timed_out))
 
 
 def _child_cpu() -> float:
@@ -186,6 +216,37 @@ def count_errors(s: Stream, frames: int, words: int, out_beats: int) -> list[str
     return errors
 
 
+def default_jobs(vectors: Vectors) -> int:
+    """Processes for a run: one per core for a long run, one for a short one.
+
+    ``BNNHW_FAST_JOBS`` overrides it.
+    """
+    if os.environ.get("BNNHW_FAST_JOBS"):
+        return max(1, int(os.environ["BNNHW_FAST_JOBS"]))
+    per_frame = max(vectors.header.initiation_interval, vectors.port_format.frame_words)
+    if vectors.frames * per_frame < CHUNK_CYCLES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def chunks(frames: int, jobs: int) -> list[tuple[int, int]]:
+    """``jobs`` runs of consecutive frames, (first, count) each, sizes within one."""
+    jobs = max(1, min(jobs, frames))
+    bounds = [frames * k // jobs for k in range(jobs + 1)]
+    return [(bounds[k], bounds[k + 1] - bounds[k]) for k in range(jobs)]
+
+
+def _chunk_faults(faults: dict[str, int], first: int, count: int, fmt) -> dict[str, int]:
+    """The faults (global word/beat indices) that fall in one chunk, made local to it."""
+    per = {"drop_word": fmt.frame_words, "dup_beat": fmt.out_beats}
+    local = {}
+    for name, index in faults.items():
+        lo = first * per.get(name, 0)
+        if name not in per or lo <= index < lo + count * per[name]:
+            local[name] = index - lo
+    return local
+
+
 def verify_fast(
     build: Build,
     vectors: Vectors,
@@ -196,11 +257,14 @@ def verify_fast(
     seed: int = 0,
     measure: bool = True,
     faults: dict[str, int] | None = None,
+    jobs: int | None = None,
 ) -> FastResult:
     """Stream every frame of ``vectors`` through the harness and compare every bit.
 
-    ``faults`` are harness plusargs (``drop_word=K``, ``dup_beat=K``): they exist so the
-    tests can prove that a harness dropping or repeating a frame fails the run.
+    ``jobs`` (default ``default_jobs``) harness processes each stream one chunk of
+    consecutive frames from reset, chunk k with seed ``seed + k``. ``faults`` are harness
+    plusargs (``drop_word=K``, ``dup_beat=K``, indices over the whole run): they exist so
+    the tests can prove that a harness dropping or repeating a frame fails the run.
     """
     if simulator not in SIMULATORS:
         raise BnnhwError(f"unknown simulator {simulator!r}; choose {' or '.join(SIMULATORS)}")
@@ -209,42 +273,69 @@ def verify_fast(
             raise BnnhwError(f"--{name} {p}: a probability must be >= 0 and < 1")
     folder, build_seconds = build_harness(build, simulator)
     fmt = vectors.port_format
-    n = vectors.frames
-    s = stream(
-        vectors,
-        folder,
-        simulator=simulator,
-        in_gap=in_gap,
-        out_gap=out_gap,
-        seed=seed,
-        faults=faults,
-    )
-    errors = count_errors(s, n, n * fmt.frame_words, fmt.out_beats)
+    parts = chunks(vectors.frames, jobs or default_jobs(vectors))
+    begin, cpu = time.perf_counter(), _child_cpu()
+    running = [
+        start(
+            vectors,
+            folder,
+            simulator=simulator,
+            first=first,
+            frames=count,
+            in_gap=in_gap,
+            out_gap=out_gap,
+            seed=seed + k,
+            faults=_chunk_faults(faults or {}, first, count, fmt),
+            tag="run" if len(parts) == 1 else f"run{k}",
+        )
+        for k, (first, count) in enumerate(parts)
+    ]
+    if measure:  # no gaps: cycles per frame and latency, alongside the chunks
+        running.append(
+            start(vectors, folder, simulator=simulator, frames=THROUGHPUT_FRAMES, tag="rate")
+        )
+    try:
+        streams = [collect(job) for job in running[: len(parts)]]
+        seconds, cpu = time.perf_counter() - begin, _child_cpu() - cpu
+        rate = collect(running[-1]) if measure else None
+    finally:  # a failed chunk leaves no simulator running
+        for job in running:
+            if job.process.poll() is None:
+                job.process.kill()
+                job.process.wait()
+    results, errors, cycles = [], [], 0
+    for k, ((_, count), s) in enumerate(zip(parts, streams, strict=True)):
+        where = "" if len(parts) == 1 else f"chunk {k}: "
+        errors += [
+            where + e for e in count_errors(s, count, count * fmt.frame_words, fmt.out_beats)
+        ]
+        results += s.results[:count] + [-1] * (count - len(s.results))
+        cycles += s.cycles
     expected = [from_bytes(row) for row in vectors.expected]
-    bad = [i for i in range(vectors.frames) if i >= len(s.results) or s.results[i] != expected[i]]
+    bad = [i for i in range(vectors.frames) if results[i] != expected[i]]
     cycles_per_frame = latency = None
-    if measure:
-        t = stream(vectors, folder, simulator=simulator, frames=THROUGHPUT_FRAMES, tag="rate")
-        cycles_per_frame, latency = _rate(t)
-        n_rate = min(THROUGHPUT_FRAMES, n)
-        rate_errors = count_errors(t, n_rate, n_rate * fmt.frame_words, fmt.out_beats)
+    if rate is not None:
+        cycles_per_frame, latency = _rate(rate)
+        n_rate = min(THROUGHPUT_FRAMES, vectors.frames)
+        rate_errors = count_errors(rate, n_rate, n_rate * fmt.frame_words, fmt.out_beats)
         errors += [f"throughput run: {e}" for e in rate_errors]
     return FastResult(
         simulator=simulator,
         frames=vectors.frames,
         matched=vectors.frames - len(bad),
         bad_frames=bad,
-        results=s.results,
+        results=results,
         count_errors=errors,
-        cycles=s.cycles,
-        sim_seconds=round(s.seconds, 3),
-        cpu_seconds=round(s.cpu_seconds, 3),
+        cycles=cycles,
+        sim_seconds=round(seconds, 3),
+        cpu_seconds=round(cpu, 3),
         cycles_per_frame=cycles_per_frame,
         latency=latency,
         ideal=vectors.header.initiation_interval,
         frame_words=fmt.frame_words,
         build_seconds=build_seconds,
         folder=folder,
+        extra={"jobs": len(parts)},
     )
 
 

@@ -96,6 +96,26 @@ def test_a_dropped_or_repeated_frame_fails(builds, fault, message):
 
 
 @pytest.mark.slow
+def test_chunks_stream_from_reset_and_a_fault_in_any_of_them_fails(builds):
+    """Three processes of ten frames: bit exact together; a word dropped in the last fails."""
+    build = builds[MLP]
+    x, _ = _digits(build, 30)
+    vectors = make_vectors(build, x)
+    fmt, scores = build.port_format(), golden.scores(build.net, x)
+    expected = [fmt.pack_result(np.argmax(s), s.tolist()) for s in scores]
+    clean = verify_fast(build, vectors, simulator="icarus", measure=False, jobs=3)
+    assert clean.extra["jobs"] == 3 and clean.ok and clean.results == expected
+    word = 25 * fmt.frame_words + 3  # frame 25: the third chunk's sixth frame
+    bad = verify_fast(
+        build, vectors, simulator="icarus", measure=False, jobs=3, faults={"drop_word": word}
+    )
+    assert not bad.ok
+    words = 10 * fmt.frame_words
+    assert bad.count_errors[0] == f"chunk 2: the harness sent {words - 1} of {words} input words"
+    assert bad.results[:20] == expected[:20]  # the other chunks are untouched
+
+
+@pytest.mark.slow
 def test_flipped_weight_is_caught_and_located(builds, tmp_path, capsys):
     """Fast path finds the bad frames; the cocotb rerun names layer 1 and the neuron."""
     folder = tmp_path / "bad"

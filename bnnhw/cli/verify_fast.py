@@ -37,11 +37,14 @@ def run_fast(
         seed=args.seed,
     )
     built = "reused" if result.build_seconds is None else f"{result.build_seconds:.1f} s"
+    processes = result.extra.get("jobs", 1)
+    jobs = f" in {processes} processes" if processes > 1 else ""
     print(f"{args.sim}: harness build {built} ({result.folder})")
     print(
         f"{args.sim}: {result.frames} frames, {result.cycles:,} cycles simulated in "
         f"{result.sim_seconds:.2f} s ({result.frames_per_second:,.0f} frames/s, "
-        f"{result.cycles_per_second:,.0f} cycles/s; {result.cpu_seconds:.2f} s of CPU)"
+        f"{result.cycles_per_second:,.0f} cycles/s; {result.cpu_seconds:.2f} s of CPU"
+        f"{jobs})"
     )
     for error in result.count_errors:
         print(f"FRAME COUNT: {error}")
