@@ -34,7 +34,7 @@ from bnnhw.boards.memories import (
 )
 from bnnhw.errors import BoardError
 from bnnhw.ir import Network
-from bnnhw.passes.folding import fold_auto
+from bnnhw.passes.folding import divisors, fold_auto
 
 if TYPE_CHECKING:
     from bnnhw.boards.targets import Board
@@ -43,10 +43,13 @@ if TYPE_CHECKING:
 # the share of the device's logic cells an automatic folding may plan to use: nextpnr's
 # iCE40 placer fails near 80 %; on the ECP5-85F thousands of lanes fanning out from one
 # input word stop routing long before the cells run out (docs/qor.md)
-LOGIC_BUDGET = {"ice40": 0.75, "ecp5": 0.15}
+LOGIC_BUDGET = {"ice40": 0.79, "ecp5": 0.15}  # iCE40: the estimate runs 2-6 % over nextpnr
 # a model whose smallest folding needs more than its family's budget may still use this
 # share: the budget limits how far a folding is unrolled, not which models are built
 LOGIC_LIMIT = 0.75
+# such a model's budget: its smallest folding by the per-layer model, plus this share
+# for what only the full estimate adds (memories left in logic) and a step faster
+OVER_SMALLEST = 1.25
 # The model's coefficients, fitted to nextpnr's logic cells (ICESTORM_LC) of TFC and the
 # digits MLP on the iCEBreaker at four foldings (16 to 260 lanes, SIMD 4 to 98): within
 # 5 % of every one (docs/qor.md has the table). UART, link FSM, CRC, frame store:
@@ -191,13 +194,23 @@ def estimate(
 
 
 def lane_ladder(net: Network) -> list[int]:
-    """Lane budgets from one lane to the largest layer unrolled, about x1.4 apart."""
-    largest = max(layer.neurons * layer.fan_in for layer in net.layers)
-    ladder, lanes = [], 1
+    """Lane budgets from one lane to the largest layer unrolled: about x1.4 apart, plus
+    the budget of every interval some layer reaches exactly.
+
+    A geometric ladder alone skips foldings: TFC's layer 0 (784 = 2^4 x 7^2 inputs) has
+    no interval between 128 and 196 cycles, and a rung at 187 lanes asks for 268 cycles,
+    the next at 264 for 190, so the 196-cycle folding would never be tried.
+    """
+    largest = max(layer.cycles_at(1, 1) for layer in net.layers)
+    ladder, lanes = {largest}, 1
     while lanes < largest:
-        ladder.append(lanes)
+        ladder.add(lanes)
         lanes = max(lanes + 1, round(lanes * 2**0.5))
-    return [*ladder, largest]
+    for layer in net.layers:
+        for pe in divisors(layer.neurons):
+            for simd in divisors(layer.fan_in):
+                ladder.add(math.ceil(largest / layer.cycles_at(pe, simd)))
+    return sorted(ladder)
 
 
 def weight_blocks(net: Network, family: str) -> int:
@@ -238,7 +251,10 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             f"({LOGIC_LIMIT:.0%} of the {board.device}'s {board.luts}) a design may plan on; "
             "build for a board with more logic"
         )
-    budget = max(LOGIC_BUDGET[board.family] * board.luts, smallest)
+    budget = max(
+        LOGIC_BUDGET[board.family] * board.luts,
+        min(OVER_SMALLEST * smallest, LOGIC_LIMIT * board.luts),
+    )
     last = None
     for _interval, cells, lanes, word_bits, folded in sorted(foldings.values(), key=_speed):
         if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:

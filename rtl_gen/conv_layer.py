@@ -1,7 +1,7 @@
 """A convolutional layer: sliding window, then the MVTU on every window, then a max-pool.
 
     i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [downsizer to SIMD elements]
-                           -> MVTU -> [BinaryPool] -> o (one output pixel per beat)
+                           -> [window FIFO] -> MVTU -> [BinaryPool] -> o (one pixel per beat)
 
 The MVTU treats each window as one input vector and emits one output pixel (all its
 channels) per window, so the layer is the dense MVTU unchanged, fed by the window
@@ -107,18 +107,24 @@ class ConvLayer(wiring.Component):
             wiring.connect(m, pixels.r_stream, self.window.i)
         else:
             wiring.connect(m, wiring.flipped(self.i), self.window.i)
+        # the window FIFO holds windows as the MVTU's SIMD words, after the downsizer: a
+        # narrow, deep memory packs into block RAM where whole windows (kh x kw pixels
+        # wide, a few deep) would take a block per port width for a few hundred bits
         upstream = self.window.o
-        if self.window_depth:
-            m.submodules.windows = windows = fifo.SyncFIFOBuffered(
-                width=len(upstream.payload), depth=self.window_depth
-            )
-            wiring.connect(m, upstream, windows.w_stream)
-            upstream = windows.r_stream
-        split = converter(len(upstream.payload), self.hw.simd * self.hw.in_bits)
+        window_bits = len(upstream.payload)
+        word = self.hw.simd * self.hw.in_bits
+        split = converter(window_bits, word)
         if split is not None:
             m.submodules.split = split
             wiring.connect(m, upstream, split.i)
             upstream = split.o
+        if self.window_depth:
+            m.submodules.windows = windows = fifo.SyncFIFOBuffered(
+                width=len(upstream.payload),
+                depth=math.ceil(self.window_depth * window_bits / len(upstream.payload)),
+            )
+            wiring.connect(m, upstream, windows.w_stream)
+            upstream = windows.r_stream
         m.submodules.mvtu = self.mvtu
         wiring.connect(m, upstream, self.mvtu.i)
         upstream = self.mvtu.o

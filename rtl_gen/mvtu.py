@@ -119,33 +119,31 @@ class MVTU(wiring.Component):
         ]
 
         # -- issue: one (nf, sf) word per cycle while busy -----------------------------------
-        # the counters' end conditions are flip-flops set a cycle ahead, so the issue
-        # decision is a few LUTs from registers, whatever SF and NF are
+        # the counters' end conditions are flip-flops set a cycle ahead, and the counters
+        # wrap to zero on a frame's last word, so they rest at zero between frames: a
+        # frame's start only sets ``busy`` (and the bank and credit bookkeeping), which
+        # keeps it off the counters' enables and a few LUTs from registers
         busy = Signal()
         nf, sf = Signal(range(nf_n)), Signal(range(sf_n))
         rom_addr = Signal(range(nf_n * sf_n))
-        sf_first, sf_last = Signal(), Signal()  # sf == 0, sf == SF - 1
-        at_last = Signal()  # rom_addr == NF * SF - 1: the frame's last word
+        words = nf_n * sf_n
+        sf_first, sf_last = Signal(init=1), Signal(init=sf_n == 1)  # sf == 0, sf == SF - 1
+        at_last = Signal(init=words == 1)  # rom_addr == NF * SF - 1: the frame's last word
         last_word = busy & at_last
         next_bank = Mux(last_word, ~r_bank, r_bank)
         next_full = full.bit_select(next_bank, 1) | (w_done & (w_bank == next_bank))
         start = (~busy | last_word) & next_full & (credits != 0)
-        words = nf_n * sf_n
-        with m.If(start):
-            m.d.sync += [busy.eq(1), nf.eq(0), sf.eq(0), rom_addr.eq(0)]
-            m.d.sync += [sf_first.eq(1), sf_last.eq(sf_n == 1), at_last.eq(words == 1)]
-        with m.Elif(busy):
+        m.d.sync += busy.eq(start | (busy & ~at_last))
+        with m.If(busy):
             m.d.sync += [
-                rom_addr.eq(rom_addr + 1),
+                rom_addr.eq(Mux(at_last, 0, rom_addr + 1)),
                 sf.eq(Mux(sf_last, 0, sf + 1)),
                 sf_first.eq(sf_last),
                 sf_last.eq(Mux(sf_last, sf_n == 1, sf == sf_n - 2)),
-                at_last.eq(rom_addr == words - 2),
+                at_last.eq(Mux(at_last, words == 1, rom_addr == words - 2)),
             ]
             with m.If(sf_last):
-                m.d.sync += nf.eq(nf + 1)
-            with m.If(last_word):
-                m.d.sync += busy.eq(0)
+                m.d.sync += nf.eq(Mux(at_last, 0, nf + 1))
         with m.If(last_word):
             m.d.sync += r_bank.eq(~r_bank)
         set_bits = Mux(w_done, Const(1, 2) << w_bank, 0)

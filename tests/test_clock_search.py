@@ -35,11 +35,14 @@ def test_usable_clock_is_the_highest_the_pll_makes(board, want, clock):
     assert usable_clock(get_board(board), want) == clock
 
 
-def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[float]:
-    """``synthesize`` that writes a marker bitstream and reports ``fmax_at[clock]``."""
+def _fake(monkeypatch, tmp_path: Path, fmax_at: dict) -> list[float]:
+    """``synthesize`` that writes a marker bitstream and reports ``fmax_at[clock]`` (or
+    ``fmax_at[clock][seed]``, for placements that differ by seed)."""
     asked: list[float] = []
 
-    def synthesize(build, board, *, baud=None, clock_mhz=None, progress=None, folder="gateware"):
+    def synthesize(
+        build, board, *, baud=None, clock_mhz=None, progress=None, folder="gateware", seed=1
+    ):
         clock = clock_mhz or board.clock_mhz
         if clock not in fmax_at:
             raise InputError(f"no PLL setting for {clock} MHz")
@@ -47,7 +50,9 @@ def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[floa
         out = Path(build.folder) / folder
         out.mkdir(parents=True, exist_ok=True)
         (out / "top.bin").write_text(f"{clock}")
-        return {"clock_mhz": clock, "fmax_mhz": fmax_at[clock], "bitstream": str(out / "top.bin")}
+        fmax = fmax_at[clock]
+        fmax = fmax[seed] if isinstance(fmax, dict) else fmax
+        return {"clock_mhz": clock, "fmax_mhz": fmax, "bitstream": str(out / "top.bin")}
 
     monkeypatch.setattr(clock_search, "synthesize", synthesize)
     return asked
@@ -57,8 +62,11 @@ def _fake(monkeypatch, tmp_path: Path, fmax_at: dict[float, float]) -> list[floa
     "fmax_at, builds, kept",
     [
         ({12: 44.2, 41.5: 45.0}, [12, 41.5], 41.5),  # the PLL build meets 41.5
-        ({12: 44.2, 41.5: 40.0, 38.0: 39.1}, [12, 41.5, 38.0], 38.0),  # second try meets
-        ({12: 44.2, 41.5: 40.0, 38.0: 37.0}, [12, 41.5, 38.0], 12),  # none does: oscillator
+        # the first seed misses 41.5, the second meets it
+        ({12: 44.2, 41.5: {1: 40.0, 2: 42.0}}, [12, 41.5, 41.5], 41.5),
+        # both seeds miss; 0.95 x 40.0 (the second's Fmax) -> 38.0 meets
+        ({12: 44.2, 41.5: {1: 39.0, 2: 40.0}, 38.0: 39.1}, [12, 41.5, 41.5, 38.0], 38.0),
+        ({12: 44.2, 41.5: 40.0, 38.0: 37.0}, [12, 41.5, 41.5, 38.0], 12),  # none: oscillator
         ({12: 11.0}, [12], 12),  # slower than the oscillator: no PLL build
         ({12: 12.4}, [12], 12),  # 0.95 x 12.4 = 11.78: the PLL gains nothing
         ({12: 30.0}, [12], 12),  # the build at 28.5 MHz fails (a tool error): oscillator
