@@ -1,15 +1,34 @@
 """bnnhw: binary neural networks from ONNX to bit-exact hardware.
 
 ``bnnhw.load`` gives the integer IR every later stage consumes; ``bnnhw.golden`` runs it.
+``compile``, ``verify``, ``build`` and ``asic`` are the CLI's verbs as functions with
+typed results (:mod:`bnnhw.api`, :mod:`bnnhw.results`; docs/api.md).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from bnnhw import golden
-from bnnhw.errors import BnnhwError, InputError, ModelError
-from bnnhw.ir import Network, load_network, save_network
+
+# bnnhw.build and bnnhw.asic are also the names of modules. They are imported here first,
+# so that the functions bound below stay what ``bnnhw.build`` and ``bnnhw.asic`` name: a
+# submodule is set on its package only when it is first imported. (Import the modules'
+# contents with ``from bnnhw.build import ...``.)
+for _module in ("bnnhw.build", "bnnhw.asic"):
+    importlib.import_module(_module)
+
+from bnnhw.api import asic, build, compile, verify  # noqa: E402
+from bnnhw.errors import BnnhwError, BoardError, InputError, ModelError  # noqa: E402
+from bnnhw.ir import Network, load_network, save_network  # noqa: E402
+from bnnhw.results import (  # noqa: E402
+    AsicResult,
+    BoardResult,
+    CompileResult,
+    LayerReport,
+    VerifyResult,
+)
 
 __version__ = "0.1.0"
 
@@ -27,12 +46,22 @@ def load(path: str | Path) -> Network:
 
 
 __all__ = [
+    "AsicResult",
     "BnnhwError",
+    "BoardError",
+    "BoardResult",
+    "CompileResult",
     "InputError",
+    "LayerReport",
     "ModelError",
     "Network",
+    "VerifyResult",
+    "asic",
+    "build",
+    "compile",
     "golden",
     "load",
     "load_network",
     "save_network",
+    "verify",
 ]

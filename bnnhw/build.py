@@ -172,25 +172,38 @@ STEPS: list[tuple[str, Callable[[Build], None]]] = [
 
 
 def compile_model(
-    model: str | Path,
+    model: str | Path | Network,
     folder: str | Path,
     *,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     **settings,
 ) -> Build:
-    """Run every step; refuses to write into a non-empty folder unless ``force``."""
+    """Run every step; refuses to write into a non-empty folder unless ``force``.
+
+    ``model``: an ONNX file, or an IR (its import step is the IR itself, and it is
+    streamlined unless it already is).
+    """
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise InputError(f"{folder} is not empty; pass --force to overwrite what is in it")
-    if not Path(model).is_file():
+    given = model if isinstance(model, Network) else None
+    if given is None and not Path(model).is_file():
         raise InputError(f"{model}: no such model file")
     before = _paths_under(folder)
     created = _first_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        build = Build(folder=folder, model=str(model), progress=progress, **settings)
+        source = (given.source or given.name) if given is not None else str(model)
+        build = Build(folder=folder, model=source, progress=progress, **settings)
+        skip: set[str] = set()
+        if given is not None:
+            build.net = given
+            save_network(given, folder / "steps" / "1_import")
+            skip = {"import", "streamline"} if given.folded else {"import"}
         for name, step in STEPS:
+            if name in skip:
+                continue
             start = time.perf_counter()
             step(build)
             build.seconds[name] = round(time.perf_counter() - start, 3)

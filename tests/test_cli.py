@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -77,3 +78,18 @@ def test_module_entry_point_and_help():
             [sys.executable, "-m", "bnnhw", *verb, "--help"], capture_output=True, text=True
         )
         assert result.returncode == 0 and "usage: bnnhw" in result.stdout
+
+
+def test_a_closed_pipe_is_not_an_internal_error():
+    """``bnnhw inspect M | head -0``: the reader is gone before bnnhw writes; no traceback,
+    no bug report, and a shell's SIGPIPE status."""
+    bnnhw = Path(sys.executable).parent / "bnnhw"
+    inspect = subprocess.Popen(
+        [str(bnnhw), "inspect", str(MODELS[0].parent / "tfc_w1a1_in1_classic.onnx")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    inspect.stdout.close()  # before bnnhw has imported anything, let alone printed
+    stderr = inspect.stderr.read().decode()
+    assert inspect.wait(timeout=120) == 141
+    assert "internal error" not in stderr and "Traceback" not in stderr

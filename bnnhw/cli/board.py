@@ -3,66 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bnnhw.errors import InputError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from bnnhw.boards import get_board, synthesize
-    from bnnhw.boards.clock_search import synthesize_fastest
-    from bnnhw.boards.synth import check_report
-    from bnnhw.build import compile_model, load_build
-    from bnnhw.passes.folding import check_max_lanes
+    from bnnhw import api
+    from bnnhw.sweep.select import folding_for_cli
 
-    board = get_board(args.board)
-    if Path(args.model).is_dir():
-        build = load_build(args.model)
-        if Path(args.output).resolve() != Path(args.model).resolve():
-            raise InputError("with a build folder as MODEL, -o must be that same folder")
-    else:
-        if args.max_lanes is not None:
-            check_max_lanes(args.max_lanes)
-        lanes = "chosen for the board" if args.max_lanes is None else args.max_lanes
-        print(f"compiling {args.model} (folding {args.folding}, max lanes {lanes})")
-        build = compile_model(
-            args.model,
-            args.output,
-            force=args.force,
-            folding=args.folding,
-            max_lanes=args.max_lanes,
-            board=board.name,
-            with_scores=not args.no_scores,
-            progress=lambda line: print("  " + line, flush=True),
-        )
-    from bnnhw import link_protocol as lp
-
-    if args.bench_frames is not None:
-        if not 0 <= args.bench_frames <= 255:
-            raise InputError(f"--bench-frames {args.bench_frames}: give 0 to 255")
-        build.report["link"] = {"bench_frames": args.bench_frames}
-    bench_frames = lp.build_bench_frames(build.report, build.port_format())
-    build.report["link"] = {"bench_frames": bench_frames}
-    print(f"building the {board.title} bitstream with YoWASP (the first run takes minutes)")
-
-    def progress(line: str) -> None:
-        print(line, flush=True)
-
-    if args.clock:
-        result = synthesize(build, board, baud=args.baud, clock_mhz=args.clock, progress=progress)
-    else:
-        result = synthesize_fastest(build, board, baud=args.baud, progress=progress)
-    result["bench_frames"] = bench_frames
-    build.report["board"] = result
-    folder = Path(build.folder)
-    (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
-    from bnnhw.reports import build_markdown
-
-    (folder / "report.md").write_text(build_markdown(build.report) + board_markdown(result))
-    print(board_summary(result))
-    check_report(result, board)
-    print(f"wrote {result['bitstream']}, {folder / 'report.md'}")
+    chosen = folding_for_cli(
+        args.model, args.board, args.target_fps, args.max_luts, args.folding, args.max_lanes
+    )
+    api.build(
+        args.model,
+        args.output,
+        board=args.board,
+        folding=chosen or args.folding,
+        max_lanes=args.max_lanes,
+        clock=args.clock,
+        baud=args.baud,
+        bench_frames=args.bench_frames,
+        scores=not args.no_scores,
+        force=args.force,
+        progress=lambda line: print(line, flush=True),
+    )
     return 0
 
 
@@ -279,6 +244,9 @@ def add_parsers(verbs) -> None:
         "--max-lanes", type=int, help="auto folding budget (default: the most the board fits)"
     )
     p.add_argument("--folding", default="auto", help='"auto" or a JSON folding file')
+    from bnnhw.cli.sweep import add_selection_args
+
+    add_selection_args(p)
     p.add_argument(
         "--baud",
         type=int,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bnnhw.boards.targets import BOARDS
-from bnnhw.cli import asic, board, verify
+from bnnhw.cli import asic, board, sweep, verify
 from bnnhw.errors import BnnhwError, InputError
 from bnnhw.passes.folding import DEFAULT_MAX_LANES
 
@@ -120,31 +120,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from bnnhw.build import compile_model
-    from bnnhw.cli.files import build_folder, checked_path
-    from bnnhw.passes.folding import check_max_lanes
+    from bnnhw import api
+    from bnnhw.sweep.select import folding_for_cli
 
-    if args.max_lanes is not None:
-        check_max_lanes(args.max_lanes)
-    elif args.board is None:
-        args.max_lanes = DEFAULT_MAX_LANES
-    build = compile_model(
-        checked_path(args.model),
-        build_folder(args.output),
-        force=args.force,
-        folding=args.folding,
-        max_lanes=args.max_lanes,
+    chosen = folding_for_cli(
+        args.model, args.board, args.target_fps, args.max_luts, args.folding, args.max_lanes
+    )
+    result = api.compile(
+        args.model,
+        args.output,
         board=args.board,
+        folding=chosen or args.folding,
+        max_lanes=args.max_lanes,
         in_word=args.in_word,
-        out_beat=args.out_word or 0,
-        with_scores=not args.no_scores,
+        out_word=args.out_word,
+        scores=not args.no_scores,
+        force=args.force,
         progress=lambda line: print(line, flush=True),
     )
-    report = build.report
     print(
-        f"wrote {build.verilog} ({len(report['layers'])} layers, initiation interval "
-        f"{report['initiation_interval']} cycles/frame, latency {report['latency_cycles']} "
-        f"cycles) and {build.folder / 'report.md'}"
+        f"wrote {result.verilog} ({len(result.layers)} layers, initiation interval "
+        f"{result.initiation_interval} cycles/frame, latency {result.latency_cycles} "
+        f"cycles) and {result.folder / 'report.md'}"
     )
     return 0
 
@@ -196,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-scores", action="store_true", help="output the class only")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    sweep.add_selection_args(p)
     p.set_defaults(func=cmd_compile)
     verify.add_parser(verbs)
     board.add_parsers(verbs)
     asic.add_parser(verbs)
+    sweep.add_parser(verbs)
 
     p = verbs.add_parser(
         "evaluate", help="accuracy on a bundled data set; --reference checks against ONNX"
@@ -236,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bnnhw: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`bnnhw inspect M | head`): not a bug
+        # the interpreter's exit flush would fail again on the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE
     except Exception as exc:
         if os.environ.get("BNNHW_DEBUG"):
             traceback.print_exc()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,11 +106,14 @@ def _frames(args: argparse.Namespace, build: Build) -> tuple[np.ndarray, np.ndar
         frames = args.vectors or 100
         print(f"vectors: {frames} random frames (seed {args.seed})")
         return random_inputs(build.net.input, frames, args.seed), None
-    x = golden.check_inputs(build.net.input, load_array(args.inputs), what=str(args.inputs))
+    given = isinstance(args.inputs, np.ndarray)  # from the Python API
+    name = "the inputs array" if given else str(args.inputs)
+    x = args.inputs if given else load_array(args.inputs)
+    x = golden.check_inputs(build.net.input, x, what=name)
     x = x[: args.vectors] if args.vectors else x
     if len(x) == 0:
-        raise InputError(f"{args.inputs}: no frames")
-    print(f"vectors: {len(x)} frames from {args.inputs}")
+        raise InputError(f"{name}: no frames")
+    print(f"vectors: {len(x)} frames from {name}")
     return x, None
 
 
@@ -153,7 +157,23 @@ def describe(m: dict) -> str:
     return line
 
 
+@dataclass
+class VerifyRun:
+    """What one verify did: the simulation's verdict, the build, the folder kept."""
+
+    result: SimResult | FastResult
+    build: Build
+    folder: Path | None  # None: the temporary build folder was removed
+    last_line: str
+    accuracy: tuple[float, float] | None  # RTL and golden, with labelled frames
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    return 0 if run(args).result.ok else 1
+
+
+def run(args: argparse.Namespace) -> VerifyRun:
+    """The whole verb (also ``bnnhw.verify``): prints what it does, returns what it found."""
     temp = None
     if Path(args.model).is_dir():
         folder = Path(args.model)
@@ -163,18 +183,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
         folder = temp = Path(tempfile.mkdtemp(prefix="bnnhw-verify-"))
     keep = False
     try:
-        result = _run(args, folder)
+        result, build, accuracy = _run(args, folder)
         keep = args.waves or not result.ok
     finally:
         if temp is not None and not keep:
             shutil.rmtree(temp, ignore_errors=True)
     if temp is not None and keep:
         print(f"build folder kept: {temp}")
-    print(result.extra.get("last_line") or f"{result.matched}/{result.frames} frames match")
-    return 0 if result.ok else 1
+    last_line = result.extra.get("last_line") or f"{result.matched}/{result.frames} frames match"
+    print(last_line)
+    kept = None if temp is not None and not keep else folder
+    return VerifyRun(result, build, kept, last_line, accuracy)
 
 
-def _run(args: argparse.Namespace, folder: Path) -> SimResult | FastResult:
+def _run(
+    args: argparse.Namespace, folder: Path
+) -> tuple[SimResult | FastResult, Build, tuple[float, float] | None]:
     from bnnhw.cli.verify_fast import run_fast
     from bnnhw.sim.vectors import make_vectors
 
@@ -187,9 +211,16 @@ def _run(args: argparse.Namespace, folder: Path) -> SimResult | FastResult:
     build = _build(args, folder)
     x, labels = _frames(args, build)
     vectors = make_vectors(build, x)
-    if bench == "fast":
-        return run_fast(args, build, vectors, x, labels)
-    return _run_cocotb(args, build, vectors)
+    if bench != "fast":
+        return _run_cocotb(args, build, vectors), build, None
+    from bnnhw.sim.fast import classes
+
+    result = run_fast(args, build, vectors, x, labels)
+    accuracy = None
+    if labels is not None:
+        rtl = float(np.mean(classes(result, vectors) == labels))
+        accuracy = rtl, float(np.mean(vectors.classes == labels))
+    return result, build, accuracy
 
 
 def _run_cocotb(args: argparse.Namespace, build: Build, vectors: Vectors) -> SimResult:
