@@ -16,7 +16,7 @@ from conftest import ROOT
 
 DIGITS = ROOT / "models" / "digits_w1a1_in1_classic.onnx"
 # a 1-bit-input MLP and a padded 8-bit-input CNN (each compile takes seconds: not all 19)
-MODELS = [DIGITS, ROOT / "models" / "cnv_digits_pad_w1a1_in8_classic.onnx"]
+MODELS = sorted((ROOT / "models").glob("*.onnx"))  # every bundled model
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:
