@@ -90,11 +90,17 @@ class ConvLayer(wiring.Component):
         return self.window.line_buffer_bits + (self.pool.line_buffer_bits if self.pool else 0)
 
     @property
+    def window_fifo_shape(self) -> tuple[int, int]:
+        """(width, depth) of the window FIFO: ``window_depth`` windows, held as the SIMD
+        words the MVTU takes (the downsizer's output, or the window when they are equal)."""
+        word = self.hw.simd * self.hw.in_bits
+        return word, math.ceil(self.window_depth * len(self.window.o.payload) / word)
+
+    @property
     def fifo_bits(self) -> int:
         """Bits of the pixel and window FIFOs."""
-        return self.fifo_depth * self.hw.stream_word + self.window_depth * len(
-            self.window.o.payload
-        )
+        width, depth = self.window_fifo_shape
+        return self.fifo_depth * self.hw.stream_word + (depth * width if self.window_depth else 0)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -111,18 +117,14 @@ class ConvLayer(wiring.Component):
         # narrow, deep memory packs into block RAM where whole windows (kh x kw pixels
         # wide, a few deep) would take a block per port width for a few hundred bits
         upstream = self.window.o
-        window_bits = len(upstream.payload)
-        word = self.hw.simd * self.hw.in_bits
-        split = converter(window_bits, word)
+        word, depth = self.window_fifo_shape
+        split = converter(len(upstream.payload), word)
         if split is not None:
             m.submodules.split = split
             wiring.connect(m, upstream, split.i)
             upstream = split.o
         if self.window_depth:
-            m.submodules.windows = windows = fifo.SyncFIFOBuffered(
-                width=len(upstream.payload),
-                depth=math.ceil(self.window_depth * window_bits / len(upstream.payload)),
-            )
+            m.submodules.windows = windows = fifo.SyncFIFOBuffered(width=word, depth=depth)
             wiring.connect(m, upstream, windows.w_stream)
             upstream = windows.r_stream
         m.submodules.mvtu = self.mvtu
