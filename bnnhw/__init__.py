@@ -1,8 +1,8 @@
 """bnnhw: binary neural networks from ONNX to bit-exact hardware.
 
 ``bnnhw.load`` gives the integer IR every later stage consumes; ``bnnhw.golden`` runs it.
-``compile``, ``verify``, ``build`` and ``asic`` are the CLI's verbs as functions with
-typed results (:mod:`bnnhw.api`, :mod:`bnnhw.results`; docs/api.md).
+``compile``, ``verify``, ``build``, ``asic`` and ``sweep`` are the CLI's verbs as
+functions with typed results (:mod:`bnnhw.api`, :mod:`bnnhw.results`; docs/api.md).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 
 from bnnhw import golden
 
-# bnnhw.build and bnnhw.asic are also the names of modules. They are imported here first,
-# so that the functions bound below stay what ``bnnhw.build`` and ``bnnhw.asic`` name: a
+# bnnhw.build, bnnhw.asic and bnnhw.sweep are also the names of modules. They are imported
+# here first, so that the functions bound below stay what ``bnnhw.build`` (etc.) name: a
 # submodule is set on its package only when it is first imported. (Import the modules'
 # contents with ``from bnnhw.build import ...``.)
-for _module in ("bnnhw.build", "bnnhw.asic"):
+for _module in ("bnnhw.build", "bnnhw.asic", "bnnhw.sweep"):
     importlib.import_module(_module)
 
-from bnnhw.api import asic, build, compile, verify  # noqa: E402
+from bnnhw.api import asic, build, compile, sweep, verify  # noqa: E402
 from bnnhw.errors import BnnhwError, BoardError, InputError, ModelError  # noqa: E402
 from bnnhw.ir import Network, load_network, save_network  # noqa: E402
 from bnnhw.results import (  # noqa: E402
@@ -27,6 +27,8 @@ from bnnhw.results import (  # noqa: E402
     BoardResult,
     CompileResult,
     LayerReport,
+    SweepPoint,
+    SweepResult,
     VerifyResult,
 )
 
@@ -55,6 +57,8 @@ __all__ = [
     "LayerReport",
     "ModelError",
     "Network",
+    "SweepPoint",
+    "SweepResult",
     "VerifyResult",
     "asic",
     "build",
@@ -63,5 +67,6 @@ __all__ = [
     "load",
     "load_network",
     "save_network",
+    "sweep",
     "verify",
 ]

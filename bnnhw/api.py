@@ -1,23 +1,17 @@
 """The Python API: every CLI verb that makes hardware, as a function with a typed result.
 
-``compile``, ``verify``, ``build`` and ``asic`` take what their ``bnnhw VERB`` takes (an
-ONNX file, a folder written by a compile, or here also an IR ``Network``) and return the
-report as a typed object (:mod:`bnnhw.results`). A problem the user can fix raises a
-:class:`bnnhw.BnnhwError` whose message is the one line the CLI prints after
-``bnnhw: error:``; the CLI is a layer over these functions (``compile`` and ``build``)
-or shares their code (``verify``, ``asic``). Lines the CLI would print go to
-``progress`` (one string per line) when it is given, and nowhere otherwise.
+``compile``, ``verify``, ``build``, ``asic`` and ``sweep`` take what their ``bnnhw VERB``
+takes (an ONNX file, a folder written by a compile, or here also an IR ``Network``) and
+return the report as a typed object (:mod:`bnnhw.results`). A problem the user can fix
+raises a :class:`bnnhw.BnnhwError` whose message is the one line the CLI prints after
+``bnnhw: error:``; each CLI verb is these functions with ``progress=print``. Lines the CLI
+prints go to ``progress`` (one string per line) when it is given, and nowhere otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import shutil
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,12 +20,20 @@ import numpy as np
 from bnnhw.errors import InputError
 from bnnhw.ir import Network
 from bnnhw.passes.folding import DEFAULT_MAX_LANES
-from bnnhw.results import AsicResult, BoardResult, CompileResult, VerifyResult
+from bnnhw.results import (
+    AsicResult,
+    BoardResult,
+    CompileResult,
+    SweepPoint,
+    SweepResult,
+    VerifyResult,
+)
 
 if TYPE_CHECKING:
     from bnnhw.build import Build
 
 Progress = Callable[[str], None] | None
+UNROLLED_LANES = 2**40  # more lanes than any layer has: PE = neurons, SIMD = fan-in
 Model = str | Path | Network
 
 
@@ -95,32 +97,16 @@ def verify(
     a .npy file or an array of float frames. A mismatch is not an exception: the result's
     ``ok`` is False, as the CLI's exit status 1.
     """
-    from bnnhw.cli import verify as cli_verify
+    from bnnhw.sim import verify_flow
 
-    temp = None
-    if isinstance(model, Network):
-        if out_dir is None:
-            out_dir = temp = Path(tempfile.mkdtemp(prefix="bnnhw-verify-"))
-        folder = Path(out_dir)  # as the CLI: only into an empty folder or a build folder
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / "build.json").is_file():
-            raise InputError(f"{folder} is not empty and not a bnnhw build folder")
-        _compile(
-            model,
-            Path(out_dir),
-            force=True,
-            progress=progress,
-            folding=str(folding),
-            max_lanes=max_lanes,
-        )
-        model, out_dir = out_dir, None
-    args = argparse.Namespace(
-        verb="verify",
-        model=str(model),
+    names = {"model": model, "output": out_dir, "inputs": inputs, "data_dir": data_dir}
+    _refuse_empty("verify", folding=folding, **names)
+    options = verify_flow.VerifyOptions(
         sim=sim,
         vectors=vectors,
-        inputs=inputs if isinstance(inputs, np.ndarray) or inputs is None else str(inputs),
+        inputs=inputs,
         dataset=dataset,
-        data_dir=None if data_dir is None else str(data_dir),
+        data_dir=data_dir,
         bench=bench,
         waves=waves,
         seed=seed,
@@ -128,21 +114,29 @@ def verify(
         out_gap=out_gap,
         folding=str(folding),
         max_lanes=max_lanes,
-        output=None if out_dir is None else str(out_dir),
+        output=out_dir,
     )
-    _check_args(args)
-    try:
-        with _lines_to(progress):
-            run = cli_verify.run(args)
-    except BaseException:
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
-        raise
-    folder = run.folder
-    if temp is not None and run.result.ok and not waves:
-        shutil.rmtree(temp, ignore_errors=True)
-        folder = None
-    return _verify_result(run, sim, args.bench or ("cocotb" if waves else "fast"), folder)
+    run = verify_flow.run(model, options, progress or _quiet)
+    result, bad = run.result, getattr(run.result, "bad_frames", None)
+    if bad is None:
+        bad = sorted({m["frame"] for m in result.mismatches})
+    rtl, gold = run.accuracy or (None, None)
+    return VerifyResult(
+        ok=result.ok,
+        simulator=sim,
+        bench=options.bench_used,
+        frames=result.frames,
+        matched=result.matched,
+        bad_frames=tuple(bad),
+        cycles_per_frame=result.cycles_per_frame,
+        latency=result.latency,
+        initiation_interval=result.ideal,
+        summary=run.last_line,
+        rtl_accuracy=rtl,
+        golden_accuracy=gold,
+        build=None if run.folder is None else CompileResult.from_build(run.build),
+        folder=run.folder,
+    )
 
 
 def build(
@@ -218,7 +212,7 @@ def build(
     folder = Path(build.folder)
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
     (folder / "report.md").write_text(build_markdown(build.report) + board_markdown(result))
-    say(board_summary(result))
+    _say_lines(say, board_summary(result))
     check_report(result, board_spec)
     say(f"wrote {result['bitstream']}, {folder / 'report.md'}")
     return BoardResult.from_report(result, CompileResult.from_build(build))
@@ -242,38 +236,126 @@ def asic(
     ``folding="unrolled"`` gives every layer PE = neurons and SIMD = fan-in. A netlist
     that disagrees with the golden model is not an exception: ``ok`` is False.
     """
+    from bnnhw.asic import run_asic
+    from bnnhw.asic.flow import check_tools
+    from bnnhw.asic.liberty import LibraryMissing
+    from bnnhw.asic.report import summary
     from bnnhw.build import load_build
-    from bnnhw.cli import asic as cli_asic
 
+    say = progress or _quiet
     if out_dir is None and _is_dir(model):
         out_dir = model
     if out_dir is None:
         raise InputError("asic: give the build folder to write (-o)")
-    if isinstance(model, Network):
+    _refuse_empty("asic", model=model, output=out_dir, liberty=liberty, folding=folding)
+    for flag, value in (("activity", activity_frames), ("timed", timed_frames)):
+        if value < 0:
+            raise InputError(f"--{flag}-frames {value}: give 0 or more frames")
+    check_tools(None if liberty is None else str(liberty), clock_ns)
+    if _is_dir(model):
+        if Path(out_dir).resolve() != Path(model).resolve():
+            raise InputError("with a build folder as MODEL, -o must be that same folder")
+        build = load_build(model)
+    else:
         lanes = max_lanes or DEFAULT_MAX_LANES
-        if folding == "unrolled":
-            folding, lanes = "auto", cli_asic.UNROLLED_LANES
-        _compile(model, Path(out_dir), force=force, folding=str(folding), max_lanes=lanes)
-        model = out_dir
-    args = argparse.Namespace(
-        verb="asic",
-        model=str(model),
-        output=str(out_dir),
-        liberty=None if liberty is None else str(liberty),
-        clock_ns=clock_ns,
-        folding=str(folding),
-        max_lanes=max_lanes,
-        activity_frames=activity_frames,
-        timed_frames=timed_frames,
-        force=force,
+        unrolled = folding == "unrolled"
+        if unrolled:
+            lanes = UNROLLED_LANES
+        say(f"compiling {_name(model)} (folding {folding}, max lanes {lanes})")
+        build = _compile(
+            model,
+            out_dir,
+            new_folder=True,
+            force=force,
+            folding="auto" if unrolled else str(folding),
+            max_lanes=lanes,
+            progress=lambda line: say("  " + line),
+        )
+    try:
+        result = run_asic(
+            build,
+            liberty=None if liberty is None else str(liberty),
+            clock_ns=clock_ns,
+            activity_frames=activity_frames,
+            timed_frames=timed_frames,
+            progress=say,
+        )
+    except LibraryMissing as exc:
+        if getattr(exc, "report", None):
+            _write_asic_report(build, exc.report)
+            _say_lines(say, summary(exc.report))
+        raise
+    _write_asic_report(build, result)
+    _say_lines(say, summary(result))
+    say(f"wrote {Path(build.folder) / 'asic' / 'netlist.v'}, {Path(build.folder) / 'report.md'}")
+    check = result["timing"]["gate_level_check"]
+    agreed = check.get("matched", check.get("frames")) == check.get("frames")
+    ok = agreed and not result["energy"].get("mismatch")
+    return AsicResult.from_report(result, CompileResult.from_build(build), ok=ok)
+
+
+def sweep(
+    model: str | Path,
+    out_dir: str | Path,
+    *,
+    board: str,
+    points: int = 12,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    max_cells: int | None = None,
+    estimate_only: bool = False,
+    fit: bool = False,
+    progress: Progress = None,
+) -> SweepResult:
+    """``bnnhw sweep``: ``points`` foldings around the board's pick, built on Dask.
+
+    Without ``scheduler`` a LocalCluster of ``workers`` processes (default one per core)
+    runs them; with it (``tcp://HOST:PORT``), that cluster. ``out_dir`` keeps a cache, so
+    a rerun builds only new points. A point that fails is in the result, not an error.
+    ``estimate_only`` puts the analytic estimate in place of each synthesis (a dry run).
+    """
+    from bnnhw.sweep.model_sweep import sweep_model
+
+    _refuse_empty("sweep", model=model, output=out_dir, scheduler=scheduler)
+    run = sweep_model(
+        model,
+        board,
+        out_dir,
+        points=points,
+        scheduler=scheduler,
+        workers=workers,
+        max_cells=max_cells,
+        estimate_only=estimate_only,
+        fit=fit,
+        say=progress or _quiet,
+        progress_bar=progress is not None,
     )
-    _check_args(args)
-    with _lines_to(progress):
-        status = cli_asic.cmd_asic(args)
-    build = load_build(out_dir)
-    return AsicResult.from_report(
-        build.report["asic"], CompileResult.from_build(build), ok=status == 0
+    return SweepResult(
+        folder=run.folder,
+        board=board,
+        points=tuple(SweepPoint.from_record(r) for r in run.records),
+        wall_seconds=run.meta["wall_seconds"],
+        fit_table=run.fit_table,
+        meta=run.meta,
     )
+
+
+def _write_asic_report(build: Build, result: dict) -> None:
+    """The ``asic`` section into report.json and report.md (a board section is kept)."""
+    import json
+
+    from bnnhw.asic.report import markdown
+    from bnnhw.reports import build_markdown
+
+    build.report["asic"] = result
+    folder = Path(build.folder)
+    (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
+    text = build_markdown(build.report)
+    if "board" in build.report:
+        from bnnhw.cli.board import board_markdown
+
+        text += board_markdown(build.report["board"])
+    (folder / "report.md").write_text(text + markdown(result))
 
 
 # -- shared by the verbs ----------------------------------------------------------------
@@ -307,40 +389,13 @@ def _compile(
     return compile_model(model, folder, force=force, progress=progress, **settings)
 
 
-def _verify_result(run, sim: str, bench: str, folder: Path | None) -> VerifyResult:
-    result, build = run.result, run.build
-    bad = getattr(result, "bad_frames", None)
-    if bad is None:
-        bad = sorted({m["frame"] for m in result.mismatches})
-    accuracy = run.accuracy or (None, None)
-    return VerifyResult(
-        ok=result.ok,
-        simulator=sim,
-        bench=bench,
-        frames=result.frames,
-        matched=result.matched,
-        bad_frames=tuple(bad),
-        cycles_per_frame=result.cycles_per_frame,
-        latency=result.latency,
-        initiation_interval=result.ideal,
-        summary=run.last_line,
-        rtl_accuracy=accuracy[0],
-        golden_accuracy=accuracy[1],
-        build=CompileResult.from_build(build) if folder is not None else None,
-        folder=folder,
-    )
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    from bnnhw.cli.main import _refuse_empty as refuse
-
-    # only names can be empty; an array of frames is not compared with ""
-    refuse(argparse.Namespace(**{k: v for k, v in vars(args).items() if isinstance(v, str)}))
-
-
 def _refuse_empty(verb: str, **values) -> None:
     """The CLI's refusal of an empty name, with the same message."""
-    _check_args(argparse.Namespace(verb=verb, **values))
+    from bnnhw.cli.main import refuse_empty
+
+    # only names can be empty; an array of frames or an IR is not compared with ""
+    names = {k: v for k, v in values.items() if isinstance(v, str)}
+    refuse_empty(argparse.Namespace(verb=verb, **names))
 
 
 def _is_dir(model: Model) -> bool:
@@ -355,32 +410,7 @@ def _quiet(_line: str) -> None:
     pass
 
 
-class _LineWriter(io.TextIOBase):
-    """A text stream handing each complete line to ``progress``.
-
-    ``progress`` itself runs with the real stdout back, so it may print.
-    """
-
-    def __init__(self, progress: Callable[[str], None]) -> None:
-        self.progress, self.pending, self.stdout = progress, "", sys.stdout
-
-    def write(self, text: str) -> int:
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            self.emit(line)
-        return len(text)
-
-    def emit(self, line: str) -> None:
-        with contextlib.redirect_stdout(self.stdout):
-            self.progress(line)
-
-
-@contextlib.contextmanager
-def _lines_to(progress: Progress) -> Iterator[None]:
-    """What the CLI code prints, as lines to ``progress`` (or nowhere)."""
-    writer = _LineWriter(progress or _quiet)
-    with contextlib.redirect_stdout(writer):
-        yield
-    if writer.pending:
-        writer.emit(writer.pending)
+def _say_lines(say: Callable[[str], None], text: str) -> None:
+    """``progress`` takes one line per call."""
+    for line in text.splitlines():
+        say(line)

@@ -1,4 +1,4 @@
-"""Typed results of the Python API (``bnnhw.compile``, ``verify``, ``build``, ``asic``).
+"""Typed results of the Python API (``bnnhw.compile``, ``verify``, ``build``, ``asic``, ``sweep``).
 
 Each result reads the build's report (the dict written to ``report.json``) once, here, and
 exposes its figures as attributes; ``report`` keeps the whole dict for anything not
@@ -189,3 +189,75 @@ class AsicResult:
             build=build,
             report=asic,
         )
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One folding of a sweep, as ``sweep.json`` records it (None: not built)."""
+
+    folding: str  # "PExSIMD" per layer, e.g. "4x16 4x16 4x16 5x2"
+    status: str  # "ok" or "failed"
+    reason: str | None  # why it failed
+    estimated_cells: int | None
+    logic_cells: int | None
+    luts: int | None
+    ffs: int | None
+    bram: int | None
+    fmax_mhz: float | None
+    interval: int | None  # cycles per frame
+    frames_per_s: float | None  # at Fmax
+    pareto: bool
+    picked: bool  # the folding ``bnnhw build`` picks for the board
+    cached: bool
+    record: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> SweepPoint:
+        return cls(
+            folding=r["folding"],
+            status=r.get("status", "failed"),
+            reason=r.get("reason"),
+            estimated_cells=r.get("estimated_cells"),
+            logic_cells=r.get("logic_cells"),
+            luts=r.get("luts"),
+            ffs=r.get("ffs"),
+            bram=r.get("bram"),
+            fmax_mhz=r.get("fmax_mhz"),
+            interval=r.get("interval"),
+            frames_per_s=r.get("frames_per_s"),
+            pareto=bool(r.get("pareto")),
+            picked=bool(r.get("picked")),
+            cached=bool(r.get("cached")),
+            record=r,
+        )
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """``bnnhw.sweep``: every point built (or why not), the Pareto front, the files."""
+
+    folder: Path  # sweep.json, sweep.csv, pareto.md, pareto.png (and the cache)
+    board: str
+    points: tuple[SweepPoint, ...]
+    wall_seconds: float
+    fit_table: str | None = None  # the resource model's held-out errors, with ``fit=True``
+    meta: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def pareto(self) -> tuple[SweepPoint, ...]:
+        """The built points no other beats on both logic cells and frames/s, fewest cells first."""
+        front = [p for p in self.points if p.pareto]
+        return tuple(sorted(front, key=lambda p: (p.logic_cells or 0, p.folding)))
+
+    @property
+    def picked(self) -> SweepPoint | None:
+        """The point ``bnnhw build`` would pick, if the sweep holds it."""
+        return next((p for p in self.points if p.picked), None)
+
+    @property
+    def failed(self) -> tuple[SweepPoint, ...]:
+        return tuple(p for p in self.points if not p.ok)

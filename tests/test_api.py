@@ -176,6 +176,24 @@ def test_bad_inputs_give_the_cli_messages(tmp_path, capsys) -> None:
             (folder,),
             {"activity_frames": -1},
         ),
+        (
+            ["sweep", DIGITS, "--board", "icebreaker", "-o", tmp_path / "s1", "--points", "0"],
+            bnnhw.sweep,
+            (DIGITS, tmp_path / "s1"),
+            {"board": "icebreaker", "points": 0},
+        ),
+        (
+            ["sweep", DIGITS, "--board", "icebreaker", "-o", tmp_path / "s2", "--scheduler", "x"],
+            bnnhw.sweep,
+            (DIGITS, tmp_path / "s2"),
+            {"board": "icebreaker", "scheduler": "x"},
+        ),
+        (
+            ["sweep", missing, "--board", "icebreaker", "-o", tmp_path / "s3"],
+            bnnhw.sweep,
+            (missing, tmp_path / "s3"),
+            {"board": "icebreaker"},
+        ),
     ]
     for argv, call, args, kwargs in cases:
         expected = cli_error(capsys, *argv)
@@ -301,3 +319,38 @@ def test_asic_result_is_the_report(tmp_path) -> None:
     assert result.energy_per_frame_nj == report["energy"]["energy_per_frame_nj"] > 0
     assert result.build.folding == tuple((la["pe"], la["simd"]) for la in full["layers"])
     assert summary(report).splitlines()[0] in lines  # what the CLI prints
+
+
+def test_sweep_gives_the_cli_sweep(tmp_path, capsys) -> None:
+    """A dry-run sweep (the estimate stands in for synthesis) on a 1-worker LocalCluster."""
+    argv = ["sweep", DIGITS, "--board", "icebreaker", "--points", "6", "--estimate-only"]
+    status, out, _ = cli(capsys, *argv, "--workers", "1", "-o", tmp_path / "cli")
+    assert status == 0 and "6 built, 0 failed" in out
+    lines: list[str] = []
+    result = bnnhw.sweep(
+        DIGITS,
+        tmp_path / "api",
+        board="icebreaker",
+        points=6,
+        estimate_only=True,
+        workers=1,
+        progress=lines.append,
+    )
+    printed = out.replace(str(tmp_path / "cli"), str(tmp_path / "api"))
+    assert [_untimed(line) for line in printed.splitlines()] == [
+        _untimed(line) for line in lines
+    ]
+    recorded = json.loads((tmp_path / "cli" / "sweep.json").read_text())["points"]
+    varying = ("seconds", "cached", "worker")
+    assert [{k: v for k, v in r.items() if k not in varying} for r in recorded] == [
+        {k: v for k, v in p.record.items() if k not in varying} for p in result.points
+    ]
+    assert len(result.points) == 6 and not result.failed
+    assert result.folder == tmp_path / "api" and (result.folder / "pareto.png").is_file()
+    # the point marked as the pick is the folding `bnnhw compile --board` chooses
+    picked = bnnhw.compile(DIGITS, tmp_path / "fold", board="icebreaker").folding
+    assert result.picked.folding == " ".join(f"{pe}x{simd}" for pe, simd in picked)
+    front = {r["folding"] for r in recorded if r["pareto"]}
+    assert {p.folding for p in result.pareto} == front and front
+    cells = [p.logic_cells for p in result.pareto]
+    assert cells == sorted(cells)

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _refuse_empty(args: argparse.Namespace) -> None:
+def refuse_empty(args: argparse.Namespace) -> None:
     """An empty string is never a file name: pathlib would read it as "." (this folder)."""
     for name, value in vars(args).items():
         if value == "":
@@ -227,7 +227,7 @@ def _refuse_empty(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _refuse_empty(args)
+        refuse_empty(args)
         return args.func(args)
     except BnnhwError as exc:
         print(f"bnnhw: error: {exc}", file=sys.stderr)
