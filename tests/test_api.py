@@ -337,9 +337,7 @@ def test_sweep_gives_the_cli_sweep(tmp_path, capsys) -> None:
         progress=lines.append,
     )
     printed = out.replace(str(tmp_path / "cli"), str(tmp_path / "api"))
-    assert [_untimed(line) for line in printed.splitlines()] == [
-        _untimed(line) for line in lines
-    ]
+    assert [_untimed(line) for line in printed.splitlines()] == [_untimed(line) for line in lines]
     recorded = json.loads((tmp_path / "cli" / "sweep.json").read_text())["points"]
     varying = ("seconds", "cached", "worker")
     assert [{k: v for k, v in r.items() if k not in varying} for r in recorded] == [
