@@ -155,8 +155,11 @@ def test_fit_recovers_known_coefficients():
             "bin_lanes": 1.2,
             "bin_lanes_log": 0.5,
             "wide_lanes": 0.9,
+            "wide_lanes_log": 0.2,
             "acc_bits": 1.0,
             "rom_luts": 1.0,
+            "in_vector_bits": 0.3,
+            "out_vector_bits": 2.0,
         }
     }
     records = []
@@ -172,6 +175,9 @@ def test_fit_recovers_known_coefficients():
             "weight_blocks": 4.0,
         }
         f["bin_lanes_log"] = f["bin_lanes"] * float(rng.integers(1, 7))
+        f["wide_lanes_log"] = f["wide_lanes"] * float(rng.integers(0, 7))
+        f["in_vector_bits"] = float(rng.integers(100, 2000))
+        f["out_vector_bits"] = float(rng.integers(50, 400))
         luts = sum(truth["luts"][n] * f[n] for n in truth["luts"])
         records.append(
             {

@@ -5,9 +5,13 @@ Each quantity is a non-negative linear combination of a few features of the fold
 nextpnr reported in sweeps. Why these features (docs/qor.md): a binary lane's XNOR-popcount
 costs about one LUT4 plus a carry-chain share that grows with the tree's depth
 (``lanes x log2 SIMD``); a multi-bit input lane is an adder of its code width; each PE
-has an accumulator and a compare; weight ROMs left in logic cost a LUT4 per 16 bits; the
-board link and control are a constant. Fmax is fitted as the clock period, which grows with
-the adder tree's depth and the fan-out of one input word to the PEs.
+has an accumulator and a compare; weight ROMs left in logic cost a LUT4 per 16 bits; each
+layer's input vector (its double-buffered input memory and the word selector reading it)
+and output vector (the shift register assembling it) cost logic per bit; the board link
+and control are a constant. Fmax is fitted as the clock period, which grows with the adder
+tree's depth and the fan-out of one input word to the PEs. The fit minimises the relative
+error (each row weighted by 1/measured), the figure the model is judged by, so small
+designs count as much as large ones.
 
 The coefficients live in ``coefficients.json`` beside this file, written by
 ``bench/fit_resources.py`` (or ``bnnhw sweep --fit`` into the sweep's folder).
@@ -26,10 +30,12 @@ if TYPE_CHECKING:
 COEFFICIENTS = Path(__file__).with_name("coefficients.json")
 MIN_POINTS = 3  # built points of a family needed to fit a quantity
 TARGETS = ("luts", "ffs", "logic_cells", "bram", "period_ns")
+LANES = ("bin_lanes", "bin_lanes_log", "wide_lanes", "wide_lanes_log")
+VECTORS = ("in_vector_bits", "out_vector_bits")
 FEATURES = {
-    "luts": ("one", "bin_lanes", "bin_lanes_log", "wide_lanes", "acc_bits", "rom_luts"),
-    "ffs": ("one", "bin_lanes", "bin_lanes_log", "wide_lanes", "acc_bits"),
-    "logic_cells": ("one", "bin_lanes", "bin_lanes_log", "wide_lanes", "acc_bits", "rom_luts"),
+    "luts": ("one", *LANES, "acc_bits", "rom_luts", *VECTORS),
+    "ffs": ("one", *LANES, "acc_bits"),
+    "logic_cells": ("one", *LANES, "acc_bits", "rom_luts"),
     "bram": ("one", "weight_blocks"),
     "period_ns": ("one", "tree_depth", "pe_fanout_log"),
 }
@@ -40,10 +46,8 @@ def features(net: Network, family: str, rom_bits_in_logic: int = 0) -> dict[str,
     from bnnhw.boards.fit import weight_blocks
     from bnnhw.rtl_gen.layer_params import layer_hw, signed_width
 
-    f = dict.fromkeys(
-        ("bin_lanes", "bin_lanes_log", "wide_lanes", "acc_bits", "tree_depth", "pe_fanout_log"),
-        0.0,
-    )
+    sums = (*LANES, "acc_bits", "tree_depth", "pe_fanout_log", *VECTORS)
+    f = dict.fromkeys(sums, 0.0)
     f["one"] = 1.0
     for layer in net.layers:
         hw = layer_hw(layer)
@@ -53,7 +57,10 @@ def features(net: Network, family: str, rom_bits_in_logic: int = 0) -> dict[str,
             f["bin_lanes_log"] += lanes * math.log2(hw.simd)
         else:
             f["wide_lanes"] += lanes * hw.in_bits
+            f["wide_lanes_log"] += lanes * hw.in_bits * math.log2(hw.simd)
         f["acc_bits"] += hw.pe * signed_width(*hw.acc_range)
+        f["in_vector_bits"] += hw.fan_in * hw.in_bits
+        f["out_vector_bits"] += hw.neurons
         depth = math.log2(hw.simd) + (math.log2(hw.in_bits) if hw.in_bits > 1 else 0)
         f["tree_depth"] = max(f["tree_depth"], depth)
         f["pe_fanout_log"] = max(f["pe_fanout_log"], math.log2(hw.pe))
@@ -106,7 +113,8 @@ def fit_family(rows: list[dict]) -> dict:
         a = np.array([[r["features"][n] for n in names] for r in usable])
         b = np.array([_target(r, target) for r in usable])
         scale = np.maximum(np.abs(a).max(axis=0), 1e-9)  # columns of similar size
-        x, _ = nnls(a / scale, b)
+        weight = 1 / np.abs(b)[:, None]  # relative error: each row divided by its target
+        x, _ = nnls(a / scale * weight, b * weight[:, 0])
         coef = dict(zip(names, (x / scale).tolist(), strict=True))
         fam[target] = {"coef": coef, "points": len(usable)}
     return fam
