@@ -12,7 +12,9 @@ output stalls), and cycles per frame against the ideal initiation interval. Ever
 is checked bit for bit in both benches. Rates are per wall-clock second; the CPU seconds
 of the simulator processes are recorded too, since on a shared machine wall time
 measures the load as much as the simulator. Frame counts follow each model's cycles per
-frame (``--frames``/``--fast-frames`` fix them), so a CNV on Icarus stays in minutes.
+frame (``--frames``/``--fast-frames`` fix them), so a CNV on Icarus stays in minutes:
+there the harness runs at least 8 frames and its gap-free run (cycles per frame) as many
+as the harness, up to 48.
 Results go to ``bench/results/sim.json`` and ``sim.md`` (``-o`` elsewhere; none with
 ``--smoke`` unless ``-o`` is given); rows of other models or simulators already there are
 kept, so slow pairs can be run separately.
@@ -41,9 +43,13 @@ RESULTS = ROOT / "bench" / "results"
 SMOKE = "digits_w1a1_in1_classic"
 GAP = 0.1  # bnnhw verify's default input-gap and output-stall probabilities
 #: simulated cycles per bench and simulator when the frame counts are not given: enough
-#: for a steady rate, small enough for a CNV on Icarus (~1,000 cycles/s)
-COCOTB_CYCLES = {"verilator": 40_000, "icarus": 20_000}
-FAST_CYCLES = {"verilator": 4_000_000, "icarus": 100_000}
+#: for a steady rate, small enough for a CNV on Icarus (a few thousand cycles per CPU
+#: second, a few hundred per wall second on a loaded machine)
+COCOTB_CYCLES = {"verilator": 40_000, "icarus": 10_000}
+FAST_CYCLES = {"verilator": 4_000_000, "icarus": 40_000}
+#: the fewest harness frames; on Icarus also the gap-free run's frames when a CNV needs
+#: fewer than THROUGHPUT_FRAMES (cycles per frame come from its middle half)
+FAST_MIN_FRAMES = {"verilator": THROUGHPUT_FRAMES, "icarus": 8}
 COLUMNS = [
     ("build_s", "build s"),
     ("fps", "frames/s"),
@@ -68,7 +74,7 @@ def bench_sim(build, sim: str, frames: int | None, fast_frames: int | None) -> d
     """One simulator: cocotb and fast-harness figures; exits if a frame differs."""
     name, interval = build.net.name, build.report["initiation_interval"]
     frames = frames or _frames(COCOTB_CYCLES[sim], interval, 4, 50)
-    fast_frames = fast_frames or _frames(FAST_CYCLES[sim], interval, THROUGHPUT_FRAMES, 1000)
+    fast_frames = fast_frames or _frames(FAST_CYCLES[sim], interval, FAST_MIN_FRAMES[sim], 1000)
     _, seconds = build_simulator(build, sim)
     vectors = make_vectors(build, frames=frames, seed=0)
     cpu = _child_cpu()
@@ -80,7 +86,8 @@ def bench_sim(build, sim: str, frames: int | None, fast_frames: int | None) -> d
         sys.exit(f"{name} on {sim} (cocotb): {slow.frames - slow.matched} frames differ")
     stream_s = slow.test_seconds.get("stream") or slow.sim_seconds
     many = make_vectors(build, frames=fast_frames, seed=0)
-    fast = verify_fast(build, many, simulator=sim, in_gap=GAP, out_gap=GAP)
+    rate = min(THROUGHPUT_FRAMES, max(FAST_MIN_FRAMES[sim], fast_frames))
+    fast = verify_fast(build, many, simulator=sim, in_gap=GAP, out_gap=GAP, rate_frames=rate)
     if not fast.ok:
         sys.exit(f"{name} on {sim} (fast): {fast.count_errors or fast.bad_frames[:5]}")
     cycles = slow.tests["stream"]["cycles"]

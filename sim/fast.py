@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 THROUGHPUT_FRAMES = 48  # as the cocotb bench's throughput test
 GAP_ONE = 1 << 16  # the harness compares 16 random bits with P * 2^16
 #: A run shorter than this many cycles stays one process: a chunk's start-up (process,
-#: reset, pipeline fill) is then a large share of it.
-CHUNK_CYCLES = 1_000_000
+#: reset, pipeline fill) is then a large share of it. Both are a few seconds of one core:
+#: Verilator runs ~1 M cycles of a TFC a second, Icarus ~3,000-6,000 (docs/verify.md).
+CHUNK_CYCLES = {"verilator": 1_000_000, "icarus": 20_000}
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -216,7 +217,7 @@ def count_errors(s: Stream, frames: int, words: int, out_beats: int) -> list[str
     return errors
 
 
-def default_jobs(vectors: Vectors) -> int:
+def default_jobs(vectors: Vectors, simulator: str = "verilator") -> int:
     """Processes for a run: one per core for a long run, one for a short one.
 
     ``BNNHW_FAST_JOBS`` overrides it.
@@ -224,7 +225,7 @@ def default_jobs(vectors: Vectors) -> int:
     if os.environ.get("BNNHW_FAST_JOBS"):
         return max(1, int(os.environ["BNNHW_FAST_JOBS"]))
     per_frame = max(vectors.header.initiation_interval, vectors.port_format.frame_words)
-    if vectors.frames * per_frame < CHUNK_CYCLES:
+    if vectors.frames * per_frame < CHUNK_CYCLES[simulator]:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -258,6 +259,7 @@ def verify_fast(
     measure: bool = True,
     faults: dict[str, int] | None = None,
     jobs: int | None = None,
+    rate_frames: int = THROUGHPUT_FRAMES,
 ) -> FastResult:
     """Stream every frame of ``vectors`` through the harness and compare every bit.
 
@@ -265,6 +267,7 @@ def verify_fast(
     consecutive frames from reset, chunk k with seed ``seed + k``. ``faults`` are harness
     plusargs (``drop_word=K``, ``dup_beat=K``, indices over the whole run): they exist so
     the tests can prove that a harness dropping or repeating a frame fails the run.
+    ``rate_frames`` sizes the gap-free run (fewer for a CNV on Icarus, in bench/sim.py).
     """
     if simulator not in SIMULATORS:
         raise BnnhwError(f"unknown simulator {simulator!r}; choose {' or '.join(SIMULATORS)}")
@@ -273,7 +276,7 @@ def verify_fast(
             raise BnnhwError(f"--{name} {p}: a probability must be >= 0 and < 1")
     folder, build_seconds = build_harness(build, simulator)
     fmt = vectors.port_format
-    parts = chunks(vectors.frames, jobs or default_jobs(vectors))
+    parts = chunks(vectors.frames, jobs or default_jobs(vectors, simulator))
     begin, cpu = time.perf_counter(), _child_cpu()
     running = [
         start(
@@ -291,9 +294,7 @@ def verify_fast(
         for k, (first, count) in enumerate(parts)
     ]
     if measure:  # no gaps: cycles per frame and latency, alongside the chunks
-        running.append(
-            start(vectors, folder, simulator=simulator, frames=THROUGHPUT_FRAMES, tag="rate")
-        )
+        running.append(start(vectors, folder, simulator=simulator, frames=rate_frames, tag="rate"))
     try:
         streams = [collect(job) for job in running[: len(parts)]]
         seconds, cpu = time.perf_counter() - begin, _child_cpu() - cpu
@@ -316,7 +317,7 @@ def verify_fast(
     cycles_per_frame = latency = None
     if rate is not None:
         cycles_per_frame, latency = _rate(rate)
-        n_rate = min(THROUGHPUT_FRAMES, vectors.frames)
+        n_rate = min(rate_frames, vectors.frames)
         rate_errors = count_errors(rate, n_rate, n_rate * fmt.frame_words, fmt.out_beats)
         errors += [f"throughput run: {e}" for e in rate_errors]
     return FastResult(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bnnhw.port_format import PortFormat
-from bnnhw.sim.fast import _chunk_faults, chunks
+from bnnhw.sim.fast import _chunk_faults, chunks, default_jobs
 from bnnhw.sim.vectors import pack_words, to_bytes
 
 
@@ -61,3 +61,20 @@ def test_golden_values_in_blocks_are_the_whole_batch_values(tmp_path, monkeypatc
     assert np.array_equal(
         v.words, np.stack([to_bytes(f, fmt.in_word) for f in fmt.pack_frames(whole[0])])
     )
+
+
+def test_icarus_splits_runs_a_verilator_run_would_keep_whole(monkeypatch):
+    """200 TFC frames (196 cycles each, 39,200 cycles) are ~10 s of Icarus but ~40 ms of
+    Verilator: only Icarus gets a process per core."""
+    monkeypatch.delenv("BNNHW_FAST_JOBS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    tfc = SimpleNamespace(
+        frames=200,
+        header=SimpleNamespace(initiation_interval=196),
+        port_format=SimpleNamespace(frame_words=49),
+    )
+    assert default_jobs(tfc, "icarus") == 2
+    assert default_jobs(tfc, "verilator") == 1
+    assert default_jobs(SimpleNamespace(**{**vars(tfc), "frames": 50}), "icarus") == 1  # 9,800
+    monkeypatch.setenv("BNNHW_FAST_JOBS", "3")
+    assert default_jobs(tfc, "verilator") == 3
