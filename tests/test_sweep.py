@@ -159,6 +159,7 @@ def test_fit_recovers_known_coefficients():
             "acc_bits": 1.0,
             "rom_luts": 1.0,
             "in_vector_bits": 0.3,
+            "in_word_bits": 0.7,
             "out_vector_bits": 2.0,
         }
     }
@@ -178,6 +179,7 @@ def test_fit_recovers_known_coefficients():
         f["wide_lanes_log"] = f["wide_lanes"] * float(rng.integers(0, 7))
         f["in_vector_bits"] = float(rng.integers(100, 2000))
         f["out_vector_bits"] = float(rng.integers(50, 400))
+        f["in_word_bits"] = float(rng.integers(8, 600))
         luts = sum(truth["luts"][n] * f[n] for n in truth["luts"])
         records.append(
             {

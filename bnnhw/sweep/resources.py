@@ -6,12 +6,12 @@ nextpnr reported in sweeps. Why these features (docs/qor.md): a binary lane's XN
 costs about one LUT4 plus a carry-chain share that grows with the tree's depth
 (``lanes x log2 SIMD``); a multi-bit input lane is an adder of its code width; each PE
 has an accumulator and a compare; weight ROMs left in logic cost a LUT4 per 16 bits; each
-layer's input vector (its double-buffered input memory and the word selector reading it)
-and output vector (the shift register assembling it) cost logic per bit; the board link
-and control are a constant. Fmax is fitted as the clock period, which grows with the adder
-tree's depth and the fan-out of one input word to the PEs. The fit minimises the relative
-error (each row weighted by 1/measured), the figure the model is judged by, so small
-designs count as much as large ones.
+layer's input vector (its double-buffered input memory), input word (the SIMD x bits
+read from it each cycle) and output vector (the shift register assembling it) cost logic
+per bit; the board link and control are a constant. Fmax is fitted as the clock period,
+which grows with the adder tree's depth and the fan-out of one input word to the PEs. The
+fit minimises the relative error (each row weighted by 1/measured), the figure the model
+is judged by, so small designs count as much as large ones.
 
 The coefficients live in ``coefficients.json`` beside this file, written by
 ``bench/fit_resources.py`` (or ``bnnhw sweep --fit`` into the sweep's folder).
@@ -31,7 +31,7 @@ COEFFICIENTS = Path(__file__).with_name("coefficients.json")
 MIN_POINTS = 3  # built points of a family needed to fit a quantity
 TARGETS = ("luts", "ffs", "logic_cells", "bram", "period_ns")
 LANES = ("bin_lanes", "bin_lanes_log", "wide_lanes", "wide_lanes_log")
-VECTORS = ("in_vector_bits", "out_vector_bits")
+VECTORS = ("in_vector_bits", "in_word_bits", "out_vector_bits")
 FEATURES = {
     "luts": ("one", *LANES, "acc_bits", "rom_luts", *VECTORS),
     "ffs": ("one", *LANES, "acc_bits"),
@@ -60,6 +60,7 @@ def features(net: Network, family: str, rom_bits_in_logic: int = 0) -> dict[str,
             f["wide_lanes_log"] += lanes * hw.in_bits * math.log2(hw.simd)
         f["acc_bits"] += hw.pe * signed_width(*hw.acc_range)
         f["in_vector_bits"] += hw.fan_in * hw.in_bits
+        f["in_word_bits"] += hw.simd * hw.in_bits
         f["out_vector_bits"] += hw.neurons
         depth = math.log2(hw.simd) + (math.log2(hw.in_bits) if hw.in_bits > 1 else 0)
         f["tree_depth"] = max(f["tree_depth"], depth)
