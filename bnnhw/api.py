@@ -166,9 +166,8 @@ def build(
     from bnnhw.boards.clock_search import synthesize_fastest
     from bnnhw.boards.synth import check_report
     from bnnhw.build import load_build
-    from bnnhw.cli.board import board_markdown, board_summary
     from bnnhw.passes.folding import check_max_lanes
-    from bnnhw.reports import build_markdown
+    from bnnhw.reports import board_markdown, board_summary, build_markdown
 
     say = progress or _quiet
     if out_dir is None and _is_dir(model):
@@ -352,7 +351,7 @@ def _write_asic_report(build: Build, result: dict) -> None:
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
     text = build_markdown(build.report)
     if "board" in build.report:
-        from bnnhw.cli.board import board_markdown
+        from bnnhw.reports import board_markdown
 
         text += board_markdown(build.report["board"])
     (folder / "report.md").write_text(text + markdown(result))

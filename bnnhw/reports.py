@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,4 +193,71 @@ def build_markdown(report: Mapping[str, Any]) -> str:
     if "seconds" in report:
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in report["seconds"].items())
         lines.append(f"- compile time: {steps}")
+    return "\n".join(lines) + "\n"
+
+
+def board_summary(r: dict) -> str:
+    """The line `bnnhw build` prints: resources, Fmax, frames/s, latency, the UART link."""
+    fmax = f"{r['fmax_mhz']:.1f} MHz" if r["fmax_mhz"] else "unknown"
+    spram = f", SPRAM {r['spram']}" if r.get("spram") is not None else ""
+    return (
+        f"{r['board']}: {r['luts']} LUT4, {r['ffs']} FF, {r['logic_cells']}/"
+        f"{r['logic_cells_available']} logic cells, BRAM {r['bram']}/{r['bram_available']}"
+        f"{spram}; Fmax {fmax} for a {r['clock_mhz']:g} MHz clock; "
+        f"{r['accelerator_frames_per_s']:,} frames/s in the accelerator, latency "
+        f"{r['latency_us']} us; {r['uart_frames_per_s']} frames/s over the UART at {r['baud']} baud"
+    )
+
+
+def clock_search_text(tries: list[dict] | None) -> str | None:
+    """The builds ``bnnhw build`` made to find its clock, e.g. "12 MHz: Fmax 44.2 (met)"."""
+    if not tries:
+        return None
+    return "; ".join(
+        f"{t['clock_mhz']:g} MHz: Fmax {t['fmax_mhz']} ({'met' if t['met'] else 'missed'})"
+        for t in tries
+    )
+
+
+def board_markdown(r: dict) -> str:
+    """report.md's Board section, from report.json's ``board``."""
+    rows = [
+        ("board", r["board"]),
+        ("bitstream", f"`{Path(r['bitstream']).name}`"),
+        ("LUT4 / FF (Yosys)", f"{r['luts']} / {r['ffs']}"),
+        ("logic cells (nextpnr)", f"{r['logic_cells']} of {r['logic_cells_available']}"),
+        ("block RAM", f"{r['bram']} of {r['bram_available']}"),
+        ("SPRAM", r.get("spram")),
+        ("clock / Fmax", f"{r['clock_mhz']:g} MHz / {r['fmax_mhz']} MHz"),
+        ("PLL", r.get("pll") and ", ".join(f"{k} {v}" for k, v in r["pll"].items())),
+        ("clock search", clock_search_text(r.get("clock_search"))),
+        ("accelerator frames/s at the clock", f"{r['accelerator_frames_per_s']:,}"),
+        ("accelerator frames/s at Fmax", r["accelerator_frames_per_s_at_fmax"]),
+        (
+            "block-RAM bandwidth used",
+            f"{r['ebr_bandwidth_share']:.1%} of every block's widest port each cycle"
+            if r.get("ebr_bandwidth_share") is not None
+            else None,
+        ),
+        (
+            "XNOR lanes / LUT4 per lane",
+            f"{r['xnor_lanes']} / {r['lut4_per_lane']}" if r.get("xnor_lanes") else None,
+        ),
+        ("latency", f"{r['latency_cycles']} cycles = {r['latency_us']} us"),
+        (
+            "bench mode (bnnhw run --bench)",
+            f"up to {r['bench_frames']} frames replayed from block RAM"
+            if r.get("bench_frames")
+            else "off"
+            if "bench_frames" in r
+            else None,
+        ),
+        (
+            "UART link",
+            f"{r['baud']} baud, {r['uart_bytes_per_frame']} bytes per frame, "
+            f"at most {r['uart_frames_per_s']} frames/s",
+        ),
+    ]
+    lines = ["", "## Board", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
     return "\n".join(lines) + "\n"
