@@ -10,7 +10,6 @@ prints go to ``progress`` (one string per line) when it is given, and nowhere ot
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +52,7 @@ def compile(
     """``bnnhw compile``: the model as Verilog in ``out_dir``, with its report.
 
     ``board`` folds for that board's logic and block RAM (no synthesis); ``max_lanes``
-    (default 64 without a board) or a ``folding`` JSON file choose the folding instead.
+    (default 256 without a board) or a ``folding`` JSON file choose the folding instead.
     """
     _refuse_empty("compile", model=model, output=out_dir, folding=folding)
     build = _compile(
@@ -344,15 +343,13 @@ def _write_asic_report(build: Build, result: dict) -> None:
     import json
 
     from bnnhw.asic.report import markdown
-    from bnnhw.reports import build_markdown
+    from bnnhw.reports import board_markdown, build_markdown
 
     build.report["asic"] = result
     folder = Path(build.folder)
     (folder / "report.json").write_text(json.dumps(build.report, indent=1) + "\n")
     text = build_markdown(build.report)
-    if "board" in build.report:
-        from bnnhw.reports import board_markdown
-
+    if "board" in build.report:  # a board build in the same folder keeps its section
         text += board_markdown(build.report["board"])
     (folder / "report.md").write_text(text + markdown(result))
 
@@ -374,7 +371,7 @@ def _compile(
     ``new_folder``: check ``folder`` as ``bnnhw compile`` does (not a file, under a folder).
     """
     from bnnhw.build import compile_model
-    from bnnhw.cli.files import build_folder, checked_path
+    from bnnhw.files import build_folder, checked_path
     from bnnhw.passes.folding import check_max_lanes
 
     settings.setdefault("max_lanes", None)
@@ -390,11 +387,10 @@ def _compile(
 
 def _refuse_empty(verb: str, **values) -> None:
     """The CLI's refusal of an empty name, with the same message."""
-    from bnnhw.cli.main import refuse_empty
+    from bnnhw.files import refuse_empty
 
     # only names can be empty; an array of frames or an IR is not compared with ""
-    names = {k: v for k, v in values.items() if isinstance(v, str)}
-    refuse_empty(argparse.Namespace(verb=verb, **names))
+    refuse_empty(verb, {k: v for k, v in values.items() if isinstance(v, str)})
 
 
 def _is_dir(model: Model) -> bool:

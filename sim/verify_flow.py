@@ -122,7 +122,7 @@ def _run(
 
 def _build(model: str | Path | Network, options: VerifyOptions, folder: Path, say: Say) -> Build:
     from bnnhw.build import compile_model, load_build
-    from bnnhw.cli.files import checked_path
+    from bnnhw.files import checked_path
 
     if _is_build_folder(model):
         say(f"build folder {model}")
@@ -149,7 +149,7 @@ def _frames(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The float frames to simulate, and their labels when they come from a data set."""
     from bnnhw import datasets, golden
-    from bnnhw.cli.files import load_array
+    from bnnhw.files import load_array
     from bnnhw.sim.vectors import random_inputs
 
     if options.vectors is not None and options.vectors < 1:

@@ -42,7 +42,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bnnhw.boards import Link
     from bnnhw.boards.link import LinkStopped
-    from bnnhw.cli.files import save_array
+    from bnnhw.files import save_array
 
     if args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_output(args: argparse.Namespace):
     """The results file and, with --resume, the results it already holds."""
-    from bnnhw.cli.files import load_array, writable
+    from bnnhw.files import load_array, writable
 
     if args.output is None:
         if args.resume:
@@ -153,7 +153,7 @@ def _bench(link, x, repeats: int | None) -> int:
 def load_inputs(paths: list[str], shape, *, invert: bool = False):
     """Frames (N, *shape) from one .npy file or from PNG files (one frame each)."""
     from bnnhw.boards.images import png_frames
-    from bnnhw.cli.files import load_array
+    from bnnhw.files import load_array
 
     pngs = [p for p in paths if p.lower().endswith(".png")]
     if pngs and len(pngs) == len(paths):

@@ -18,6 +18,7 @@ import numpy as np
 from bnnhw.boards.targets import BOARDS
 from bnnhw.cli import asic, board, sweep, verify
 from bnnhw.errors import BnnhwError, InputError
+from bnnhw.files import refuse_empty
 from bnnhw.passes.folding import DEFAULT_MAX_LANES
 
 EXIT_USER_ERROR = 2
@@ -26,7 +27,7 @@ EXIT_BUG = 1
 
 def _load(model: str):
     import bnnhw
-    from bnnhw.cli.files import checked_path
+    from bnnhw.files import checked_path
 
     path = checked_path(model)
     # float arithmetic replayed on the graph's constants may overflow to inf on purpose
@@ -56,7 +57,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from bnnhw import golden
-    from bnnhw.cli.files import load_array, save_array, writable
+    from bnnhw.files import load_array, save_array, writable
 
     out = writable(args.output, args.force)
     net = _load(args.model)
@@ -216,18 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def refuse_empty(args: argparse.Namespace) -> None:
-    """An empty string is never a file name: pathlib would read it as "." (this folder)."""
-    for name, value in vars(args).items():
-        if value == "":
-            label = name.upper() if name in ("model", "inputs") else "--" + name.replace("_", "-")
-            raise InputError(f"{args.verb}: {label} is empty; give a file or folder name")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        refuse_empty(args)
+        refuse_empty(args.verb, vars(args))
         return args.func(args)
     except BnnhwError as exc:
         print(f"bnnhw: error: {exc}", file=sys.stderr)

@@ -46,7 +46,7 @@ def sweep_model(
     import bnnhw
     from bnnhw.boards import get_board
     from bnnhw.boards.fit import fold_for_board
-    from bnnhw.cli.files import checked_path
+    from bnnhw.files import checked_path
     from bnnhw.sweep import cache, report, run, space, task
 
     if points < 1:

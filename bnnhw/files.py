@@ -1,4 +1,4 @@
-"""Reading the user's arrays and writing results without clobbering their files."""
+"""The user's files: names checked, arrays read, results written without clobbering."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,18 @@ from bnnhw.errors import InputError
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"  # np.savez: a zip of .npy files
+
+
+def refuse_empty(verb: str, names: Mapping[str, object]) -> None:
+    """An empty string is never a file name: pathlib would read it as "." (this folder).
+
+    ``names`` are a verb's arguments by their CLI names (``model``, ``output``, ...); the
+    message names the flag, as the CLI and the API both report it.
+    """
+    for name, value in names.items():
+        if value == "":
+            label = name.upper() if name in ("model", "inputs") else "--" + name.replace("_", "-")
+            raise InputError(f"{verb}: {label} is empty; give a file or folder name")
 
 
 def _reason(exc: OSError) -> str:
