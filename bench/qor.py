@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             folder.parent.mkdir(parents=True, exist_ok=True)
             source = _generated(model, Path(args.scratch)) if model in GENERATED else model
             row = point_row(matrix.build_one(source, board, folder, args.timeout, None, extra))
-            rows = [r for r in rows if (r["model"], r["board"]) != (model, board)] + [row]
+            same = [i for i, r in enumerate(rows) if (r["model"], r["board"]) == (model, board)]
+            if same:  # a rebuilt point keeps its place in the table
+                rows[same[0]] = row
+            else:
+                rows.append(row)
             saved.write_text(json.dumps(rows, indent=1) + "\n")
     text = table(rows)
     (out / "qor.md").write_text(text)

@@ -2,8 +2,9 @@
 
     nice -n 10 .venv/bin/python bench/sweep.py                  # 42 points, 2 workers
     nice -n 10 .venv/bin/python bench/sweep.py --workers 1      # the same on 1 worker
-    .venv/bin/python bench/sweep.py --timing 4                  # 4 small iCEBreaker
-                                                                # points on 1 then 2
+    .venv/bin/python bench/sweep.py --timing 10                 # the 10 smallest points
+                                                                # of each model x board
+                                                                # (40) on 1, then 2
                                                                 # workers, fresh caches
     .venv/bin/python bench/sweep.py --cached-only               # results of a stopped run
     .venv/bin/python bench/sweep.py --scheduler tcp://HOST:8786 # an existing cluster
@@ -15,7 +16,8 @@ ULX3S-85F the foldings the logic model prices above ``ECP5_CELLS`` are left out 
 many minutes each on two shared cores), so its window sits below the pick. Build folders
 and the cache go under ``--scratch``: a rerun synthesises only points not built before.
 Results: ``bench/results/sweep/`` (sweep.json, sweep.csv, pareto.md, pareto.png) and,
-with ``--timing``, ``bench/results/sweep_timing.md``.
+with ``--timing``, ``bench/results/sweep_timing.md`` and that sweep's results in
+``bench/results/sweep_timing/``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import itertools
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -96,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", default="/tmp/bnnhw_sweep", help="build folders, cache")
     parser.add_argument("-o", "--output", default=str(HERE / "results" / "sweep"))
     parser.add_argument(
-        "--timing", type=int, metavar="N", help="time the first N points on 1 and 2 workers"
+        "--timing",
+        type=int,
+        metavar="N",
+        help="time a sweep of the N smallest points per model x board on 1 and 2 workers",
     )
     parser.add_argument("--first", type=int, metavar="N", help="only the first N points")
     parser.add_argument(
@@ -110,33 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         help="every point in --scratch's cache, whichever sweep built it (no Dask)",
     )
     args = parser.parse_args(argv)
-    from bnnhw.sweep import report
-    from bnnhw.sweep.cache import tool_versions
-
+    if args.timing:
+        return timing(args.timing, Path(args.scratch), argv)
     pts = points()[: args.first]
-    if args.timing:  # the smallest binary-input iCEBreaker points: builds of equal length
-        same = [p for p in pts if p.board == "icebreaker" and "in1" in p.model]
-        timed = sorted(same, key=lambda p: p.estimated_cells)[: args.timing]
-        rows = []
-        for workers in (1, 2):
-            scratch = Path(args.scratch) / f"timing_{workers}"
-            shutil.rmtree(scratch, ignore_errors=True)  # no cache: every point built
-            records, seconds = sweep(timed, scratch, workers, None)
-            ok = sum(r["status"] == "ok" for r in records)
-            rows.append(f"| {workers} | {args.timing} | {ok} | {seconds} |")
-            print(rows[-1], flush=True)
-        text = (
-            "# Sweep wall time, 1 against 2 LocalCluster workers\n\n"
-            f"`.venv/bin/python bench/sweep.py --timing {args.timing}`: the "
-            f"{args.timing} smallest digits_w1a1_in1 iCEBreaker points, fresh caches; the "
-            "machine's 2 cores are shared with other jobs\n\n"
-            "| workers | points | built | wall time (s) |\n|---|---|---|---|\n"
-            + "\n".join(rows)
-            + "\n"
-        )
-        (HERE / "results" / "sweep_timing.md").write_text(text)
-        print(text)
-        return 0
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if args.from_cache:
@@ -145,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         records, seconds = sweep(
             pts, Path(args.scratch), args.workers, args.scheduler, args.cached_only
         )
+    workers = args.scheduler or f"LocalCluster x {args.workers}"
+    write(records, out, seconds, workers, args.scratch, argv)
+    return 0
+
+
+def write(records: list[dict], out: Path, seconds, workers: str, scratch: str, argv) -> None:
+    """sweep.json, sweep.csv, pareto.md and pareto.png of one run, under ``out``."""
+    from bnnhw.sweep import report
+    from bnnhw.sweep.cache import tool_versions
+
     for r in records:  # the repository keeps results, not this machine's paths
         r["model"] = Path(r["model"]).name
     meta = {
@@ -152,14 +144,77 @@ def main(argv: list[str] | None = None) -> int:
         "models": list(MODELS),
         "boards": list(BOARDS),
         "wall_seconds": seconds,
-        "workers": args.scheduler or f"LocalCluster x {args.workers}",
-        "scratch": args.scratch,
+        "workers": workers,
+        "scratch": scratch,
         "cached": sum(bool(r.get("cached")) for r in records),
         "tools": tool_versions(),
     }
+    out.mkdir(parents=True, exist_ok=True)
     report.write_all(records, out, meta)
     print((out / "pareto.md").read_text())
-    return 0
+
+
+def small_points(per_group: int) -> list:
+    """The ``per_group`` smallest foldings of each model x board (builds of a minute or
+    two each): a whole sweep that one worker finishes in well under an hour."""
+    import bnnhw
+    from bnnhw.boards import get_board
+    from bnnhw.sweep.space import candidates
+
+    pts = []
+    for model in MODELS:
+        path = ROOT / "models" / f"{model}.onnx"
+        net = bnnhw.load(path)
+        for name in BOARDS:
+            group = candidates(net, get_board(name))
+            smallest = sorted(group, key=lambda p: p.estimated_cells)[:per_group]
+            pts += [replace(p, model=str(path)) for p in smallest]
+    return pts
+
+
+def timing(per_group: int, scratch: Path, argv) -> int:
+    """The same sweep from fresh caches on 1 and on 2 LocalCluster workers: the wall
+    times (``bench/results/sweep_timing.md``) and the 2-worker run's results
+    (``bench/results/sweep_timing/``); the two runs' results must agree point by point."""
+    pts = small_points(per_group)
+    rows, runs = [], {}
+    for workers in (1, 2):
+        where = scratch / f"timing_{workers}"
+        shutil.rmtree(where, ignore_errors=True)  # no cache: every point built
+        records, seconds = sweep(pts, where, workers, None)
+        runs[workers] = records
+        ok = sum(r["status"] == "ok" for r in records)
+        rows.append(f"| {workers} | {len(pts)} | {ok} | {len(records) - ok} | {seconds} |")
+        print(rows[-1], flush=True)
+    fields = ("key", "status", "luts", "ffs", "logic_cells", "bram")
+    same = [[{k: r[k] for k in fields} for r in runs[w]] for w in (1, 2)]
+    same = same[0] == same[1]
+    text = (
+        "# Sweep wall time, 1 against 2 LocalCluster workers\n\n"
+        f"`.venv/bin/python bench/sweep.py --timing {per_group}`: the {per_group} smallest "
+        f"foldings of each of {len(MODELS)} models x {len(BOARDS)} boards, {len(pts)} points, "
+        "each built with Yosys + nextpnr from a fresh cache; results of the 2-worker run in "
+        "`bench/results/sweep_timing/`. "
+        + (
+            "Both runs give the same LUT, FF, cell and EBR counts for every point."
+            if same
+            else "**The two runs' results differ.**"
+        )
+        + "\n\n| workers | points | built | failed | wall time (s) |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    (HERE / "results" / "sweep_timing.md").write_text(text)
+    write(
+        runs[2],
+        HERE / "results" / "sweep_timing",
+        rows[-1].split("|")[-2].strip(),
+        "LocalCluster x 2",
+        str(scratch),
+        argv,
+    )
+    print(text)
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

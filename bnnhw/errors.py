@@ -19,3 +19,12 @@ class InputError(BnnhwError):
 
 class BoardError(BnnhwError):
     """The design does not fit the board, misses its clock, or the board does not answer."""
+
+
+class DoesNotFit(BoardError):
+    """The placer ran out of room. ``logic_cells``: the cells the packed design needs (a
+    real measurement, which a resource model can learn from), or None if unknown."""
+
+    def __init__(self, message: str, logic_cells: int | None = None) -> None:
+        super().__init__(message)
+        self.logic_cells = logic_cells

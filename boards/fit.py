@@ -9,16 +9,19 @@ synthesis:
   elaborated, its memories read from the RTLIL and given to the same planner the build
   runs (:func:`bnnhw.boards.memories.plan_memories`); it must place every memory Yosys
   would put in block RAM, and the ROMs it leaves in logic are charged to the logic.
-* **Logic cells**, from a conservative linear model per layer (:func:`layer_cells`)
-  fitted to nextpnr's counts for the bundled models (``bench/qor.py`` measures them),
-  against a share of the device (:data:`LOGIC_BUDGET`, or up to :data:`LOGIC_LIMIT` for a
-  model whose smallest folding needs more): past ~80 % of an iCE40 nextpnr's placer fails
-  on the flip-flops' shared clock-enable and reset nets.
+* **Logic cells** (:func:`folding_cells`), for a network of dense layers from the resource
+  model fitted to real builds (``bnnhw/sweep/resources.py``: sweeps and ``bench/qor.py``,
+  including the packer's count of designs that did not fit); for a convolutional network,
+  which no sweep has built yet, from the hand-set per-layer model (:func:`layer_cells`).
+  The estimate is held to a share of the device (:data:`LOGIC_BUDGET`, or up to
+  :data:`LOGIC_LIMIT` for a model whose smallest folding needs more): past ~80 % of an
+  iCE40 nextpnr's placer fails on the flip-flops' shared clock-enable and reset nets.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,7 +46,17 @@ if TYPE_CHECKING:
 # the share of the device's logic cells an automatic folding may plan to use: nextpnr's
 # iCE40 placer fails near 80 %; on the ECP5-85F thousands of lanes fanning out from one
 # input word stop routing long before the cells run out (docs/qor.md)
-LOGIC_BUDGET = {"ice40": 0.79, "ecp5": 0.15}  # iCE40: the estimate runs 2-6 % over nextpnr
+LOGIC_BUDGET = {"ice40": 0.79, "ecp5": 0.15}
+# Which logic estimate the budget is held against. iCE40: the budget is the placer's limit
+# in cells, which the fitted model predicts within a few per cent, so it replaces the hand
+# model. ECP5: the budget stands in for routing (fan-out of an input word to many PEs),
+# calibrated against the hand model's figures for builds that routed and builds that did
+# not; the fitted model only raises an estimate there (8-bit input lanes, which the hand
+# model prices up to 2.4x too low).
+FITTED_REPLACES = {"ice40": True, "ecp5": False}
+# the most ROM left in logic of any build the model was fitted to (1,984 bits): past it
+# the fit's price for ROM in logic is an extrapolation, and the hand model is used
+FITTED_ROM_BITS = 2048
 # a model whose smallest folding needs more than its family's budget may still use this
 # share: the budget limits how far a folding is unrolled, not which models are built
 LOGIC_LIMIT = 0.75
@@ -118,6 +131,32 @@ def layer_cells(hw: LayerHW) -> float:
     return cells
 
 
+def folding_cells(net: Network, family: str, roms_in_logic: Sequence[Mem] = ()) -> float:
+    """Logic cells of a folded ``net`` (link included) on an FPGA ``family``.
+
+    ``roms_in_logic``: the ROMs the memory plan leaves out of block RAM. The hand-set
+    per-layer model always; the model fitted to real builds where it was fitted (dense
+    layers, little ROM in logic, a family with coefficients; its error on held-out builds
+    is in ``bench/results/sweep_fit.md``), which replaces it or only raises it
+    (:data:`FITTED_REPLACES`).
+    """
+    from bnnhw.rtl_gen.layer_params import layer_hw
+    from bnnhw.sweep import resources
+
+    hws = [layer_hw(layer) for layer in net.layers]
+    rom_bits = sum(m.bits for m in roms_in_logic)
+    hand = LINK_CELLS + sum(layer_cells(hw) for hw in hws) + sum(map(rom_cells, roms_in_logic))
+    fitted = resources.load_coefficients()["families"].get(family, {})
+    if (
+        "logic_cells" not in fitted
+        or any(hw.window is not None for hw in hws)  # no sweep has built a convolution
+        or rom_bits > FITTED_ROM_BITS  # nor left more ROM than this in logic
+    ):
+        return hand  # outside what the fit has seen: it would extrapolate
+    cells = resources.predict(net, family, rom_bits)["logic_cells"]
+    return cells if FITTED_REPLACES[family] else max(cells, hand)
+
+
 def rom_cells(mem: Mem) -> int:
     """LUT4s of a ROM in logic: one per output bit for every 16 words (a 1-word ROM is
     constants, folded into the gates it feeds)."""
@@ -144,14 +183,13 @@ def estimate(
     top = BoardTop(lambda: Accelerator(net, contents=False), divisor=16)
     mems = parse_memories(rtlil.convert(top, name="top"))
     logic_available = board.luts
-    cells = LINK_CELLS + sum(layer_cells(hw) for hw in top.accelerator.layers)
-    problem, blocks, rom_logic = None, 0, 0
+    cells, problem, blocks, rom_logic, roms = 0.0, None, 0, 0, []
     try:
         plan = plan_memories(mems, board.family, board.ram_blocks)
     except BlockRamError as exc:
         problem = exc.fact
     else:
-        blocks, rom_logic = plan.auto_blocks + plan.forced_blocks, plan.logic_rom_bits
+        blocks = plan.auto_blocks + plan.forced_blocks
         # a RAM left in logic is a flip-flop per bit (FIFO storage is in layer_cells)
         in_blocks = {m.path for m in plan.forced}
         ram_bits = sum(
@@ -162,13 +200,12 @@ def estimate(
             and m.name != "storage"
             and not auto_block(m, board.family)
         )
-        rom_luts = sum(
-            rom_cells(m)
-            for m in mems
-            if m.rom and m.path not in in_blocks and not auto_block(m, board.family)
-        )
-        cells += rom_luts + ram_bits
-    cells = math.ceil(cells)
+        roms = [
+            m for m in mems if m.rom and m.path not in in_blocks and not auto_block(m, board.family)
+        ]
+        rom_logic = plan.logic_rom_bits  # the bits of ``roms``
+        cells += ram_bits
+    cells = math.ceil(cells + folding_cells(net, board.family, roms))
     share = LOGIC_BUDGET[board.family] if share is None else share
     budget = int(share * logic_available)
     if problem is None and cells > budget:
@@ -239,9 +276,8 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             folded = fold_auto(net, lanes, word_bits)
             key = tuple((la.pe, la.simd) for la in folded.layers)
             if key not in foldings:
-                hws = [layer_hw(layer) for layer in folded.layers]
-                cells = LINK_CELLS + sum(layer_cells(hw) for hw in hws)
-                interval = max(hw.walk_cycles for hw in hws)
+                cells = folding_cells(folded, board.family)
+                interval = max(layer_hw(layer).walk_cycles for layer in folded.layers)
                 foldings[key] = (interval, cells, lanes, word_bits, folded)
     smallest = min(candidate[1] for candidate in foldings.values())
     if smallest > LOGIC_LIMIT * board.luts:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bnnhw.errors import BoardError
+from bnnhw.errors import BoardError, DoesNotFit
 
 if TYPE_CHECKING:
     from bnnhw.boards.targets import Board
@@ -92,7 +92,7 @@ def synthesize(
         plan.execute_local(str(out), env=tool_env())
     except subprocess.CalledProcessError:
         stop.set()
-        raise BoardError(_failure(out, board)) from None
+        raise _failure(out, board) from None
     finally:
         stop.set()
         watcher.join()
@@ -230,30 +230,34 @@ def _bigger_boards(board: Board, logic_cells: int) -> str:
     return f", build for a board with more logic cells: {', '.join(names)}" if names else ""
 
 
-def _failure(out: Path, board: Board) -> str:
+def _failure(out: Path, board: Board) -> BoardError:
+    """Why nextpnr stopped: a :class:`DoesNotFit` with the packed logic-cell count when the
+    design is too large, else the first error line of its log."""
     util = _log_utilisation(out / "top.tim")
+    logic = util.get("ICESTORM_LC" if board.family == "ice40" else "TRELLIS_COMB")
     over = [(k, v) for k, v in util.items() if v["used"] > v["available"]]
     if over:
         cell, v = over[0]
-        return (
+        return DoesNotFit(
             f"{board.name}: the design does not fit: {v['used']} {cell} needed, "
             f"{v['available']} available ({v['used'] / v['available']:.0%}, over by "
             f"{v['used'] / v['available'] - 1:.0%}); rebuild with a smaller --max-lanes "
             "(it narrows the XNOR adder trees only; the layers' buffers, FIFOs and the UART "
-            f"link stay){_bigger_boards(board, v['used'])}, or use a smaller model"
+            f"link stay){_bigger_boards(board, v['used'])}, or use a smaller model",
+            logic["used"] if logic else None,
         )
     log = out / ("top.tim" if (out / "top.tim").is_file() else "top.rpt")
-    logic = util.get("ICESTORM_LC" if board.family == "ice40" else "TRELLIS_COMB")
     if logic and log.is_file() and "Unable to find legal placement" in log.read_text():
-        return (
+        return DoesNotFit(
             f"{board.name}: the design does not fit: placement failed with {logic['used']} of "
             f"{logic['available']} logic cells ({logic['used'] / logic['available']:.0%}) "
             "in use (clock-enable and reset groups of the flip-flops crowd the tiles); rebuild "
-            "with a smaller --max-lanes (fewer XNOR lanes) or a smaller model"
+            "with a smaller --max-lanes (fewer XNOR lanes) or a smaller model",
+            logic["used"],
         )
     lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
     errors = [line for line in lines if "ERROR" in line.upper()] or lines[-1:] or ["no log"]
-    return f"{board.name}: the FPGA build failed: {errors[0].strip()} (see {log})"
+    return BoardError(f"{board.name}: the FPGA build failed: {errors[0].strip()} (see {log})")
 
 
 def _throughput(top, clock_hz: float, fmax_mhz: float | None, baud: int) -> dict:

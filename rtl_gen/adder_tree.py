@@ -32,7 +32,7 @@ def xnor_popcount(
         return level[0], 0
     stages = 0
     if register_every == 1 and len(level) > 1:
-        level, stages = _register(m, level, f"{name}_l1"), 1
+        level, stages = register_each(m, level, f"{name}_l1"), 1
     return _reduce(m, level, 1, register_every, name, stages)
 
 
@@ -46,12 +46,13 @@ def _reduce(
         )
         depth += 1
         if register_every and depth % register_every == 0 and len(level) > 1:
-            level = _register(m, level, f"{name}_l{depth}")
+            level = register_each(m, level, f"{name}_l{depth}")
             stages += 1
     return level[0], stages
 
 
-def _register(m: Module, values: list[Value], name: str) -> list[Value]:
+def register_each(m: Module, values: list[Value], name: str) -> list[Value]:
+    """Each of ``values`` through a register of its own shape (one pipeline stage)."""
     regs = []
     for i, v in enumerate(values):
         r = Signal(v.shape(), name=f"{name}_{i}")

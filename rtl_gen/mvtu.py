@@ -4,6 +4,7 @@ Data path, one stage per line (the latency of each is in brackets)::
 
     i (SIMD x in_bits per beat) -> double-buffered input memory, 2 x SF words
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
+    n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
     compare (hidden: acc >= T -> PE bits | output: scores) into the frame's
@@ -24,7 +25,13 @@ from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
-from bnnhw.rtl_gen.adder_tree import adder_tree, delay, tree_stages, xnor_popcount
+from bnnhw.rtl_gen.adder_tree import (
+    adder_tree,
+    delay,
+    register_each,
+    tree_stages,
+    xnor_popcount,
+)
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 
@@ -68,7 +75,8 @@ class MVTU(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from issuing a word to its frame's output being pushed (last word)."""
-        return 3 + tree_stages(self.hw.simd, self.register_every)
+        signed_terms = 1 if self.hw.in_bits > 1 else 0
+        return 3 + signed_terms + tree_stages(self.hw.simd, self.register_every)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -175,8 +183,12 @@ class MVTU(wiring.Component):
             else:
                 codes = [x[i * bits : (i + 1) * bits] for i in range(simd)]
                 codes = [c.as_signed() if hw.in_signed else c.as_unsigned() for c in codes]
+                # negating a code is a carry chain of its own: registered, so that no
+                # cycle holds negate, add and accumulate in a row
                 terms = [Mux(w[i], c, -c) for i, c in enumerate(codes)]
+                terms = register_each(m, terms, f"pe{p}_signed")
                 total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
+                stages += 1
             sums.append(total)
         v2, first2, last2, nf2 = (
             delay(m, s, stages, n)

@@ -69,10 +69,10 @@ def test_qor_bench_builds_a_point_and_plots_it(tmp_path):
     row = next(line for line in lines if line.startswith("| digits_w1a1_in1_classic |"))
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
     assert cells[1] == "icebreaker" and cells[-1] == "ok"
-    # digits folded for the iCEBreaker (boards/fit.py): PE x SIMD 4x16 for the three
-    # 64-input layers (64 / 4 neuron groups x 64 / 16 words = 64 cycles) and 5x2 for the
-    # 10-class layer (10 / 5 x 64 / 2 = 64 cycles, the interval): 3 x 64 + 10 = 202 lanes
-    assert cells[2] == "4x16 4x16 4x16 5x2"
-    assert cells[3] == "202" and cells[9] == "64"
+    # digits folded for the iCEBreaker (boards/fit.py): PE x SIMD 8x16 for the three
+    # 64-input layers (64 / 8 neuron groups x 64 / 16 words = 32 cycles) and 5x4 for the
+    # 10-class layer (10 / 5 x 64 / 4 = 32 cycles, the interval): 3 x 128 + 20 = 404 lanes
+    assert cells[2] == "8x16 8x16 8x16 5x4"
+    assert cells[3] == "404" and cells[9] == "32"
     assert (tmp_path / "qor.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "qor.json").read_text())[0]["clock_mhz"] == 12

@@ -39,7 +39,13 @@ def test_points_surround_the_folding_build_picks(digits):
     # slowest first; every folding divides its layers (64-64-64-64-10)
     intervals = [p.interval for p in points]
     assert intervals == sorted(intervals, reverse=True)
-    assert intervals[0] > points[centre].interval > intervals[-1]
+    assert intervals[0] > points[centre].interval >= intervals[-1]
+    # past the pick: faster foldings, or as fast at more cells (which the pass passed over)
+    pick = points[centre]
+    after = points[centre + 1 :]
+    assert all(
+        p.interval < pick.interval or p.estimated_cells >= pick.estimated_cells for p in after
+    )
     for p in points:
         for (pe, simd), (neurons, fan_in) in zip(
             p.folding, [(64, 64), (64, 64), (64, 64), (10, 64)], strict=True
@@ -144,6 +150,53 @@ def test_a_missed_clock_is_a_failed_point():
     assert ok["status"] == "ok" and ok["frames_per_s"] == 900_000
     late = measured(base | {"fmax_mhz": 9.0, "clock_mhz": 12.0})
     assert late["status"] == "failed" and late["reason"].startswith("misses timing")
+
+
+def test_a_point_too_big_to_place_keeps_the_packers_count(tmp_path, monkeypatch, digits):
+    """nextpnr's count of a design that did not fit is recorded with the failure."""
+    import bnnhw.boards
+    from bnnhw.errors import DoesNotFit
+    from bnnhw.sweep.task import synth_point
+
+    def too_big(*args, **kwargs):
+        raise DoesNotFit("icebreaker: the design does not fit: 6517 ICESTORM_LC needed", 6517)
+
+    monkeypatch.setattr(bnnhw.boards, "synthesize", too_big)
+    point = enumerate_points(str(DIGITS), digits, get_board("icebreaker"), 1, None)[0]
+    record = synth_point(point, tmp_path, tmp_path / "cache")
+    assert record["status"] == "failed" and record["reason"].startswith("does not fit: ")
+    assert record["logic_cells"] == 6517 and "luts" not in record
+    again = synth_point(point, tmp_path, tmp_path / "cache")  # from the cache, the same
+    assert again["cached"] and again["logic_cells"] == 6517
+
+
+def test_a_failed_point_with_a_count_is_fitted_for_logic_cells_only():
+    """Cells = 1000 + 10 x lanes exactly: 4 built points and 2 that did not fit (cells
+    only) give it back; the LUT fit sees the 4 built points alone."""
+    records = []
+    for i, lanes in enumerate((10, 20, 40, 80, 300, 500)):
+        f = dict.fromkeys(resources.FEATURES["luts"], 0.0) | {"one": 1.0, "bin_lanes": lanes}
+        built = i < 4
+        records.append(
+            {
+                "key": f"{i}",
+                "status": "ok" if built else "failed",
+                "family": "ice40",
+                "model": "m.onnx",
+                "board": "icebreaker",
+                "folding": "1x1",
+                "features": f,
+                "logic_cells": 1000 + 10 * lanes,
+            }
+            | ({"luts": 500 + 2 * lanes} if built else {})
+        )
+    coefficients, errors = resources.fit(records)
+    fam = coefficients["families"]["ice40"]
+    assert fam["logic_cells"]["points"] == 6 and fam["luts"]["points"] == 4
+    assert fam["logic_cells"]["coef"]["bin_lanes"] == pytest.approx(10)
+    assert fam["luts"]["coef"]["bin_lanes"] == pytest.approx(2)
+    assert [("luts" in e) for e in errors] == [True] * 4 + [False] * 2
+    assert all(abs(e["logic_cells"][2]) < 1e-6 for e in errors)
 
 
 def test_fit_recovers_known_coefficients():

@@ -19,6 +19,7 @@ The coefficients live in ``coefficients.json`` beside this file, written by
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -70,7 +71,9 @@ def features(net: Network, family: str, rom_bits_in_logic: int = 0) -> dict[str,
     return f
 
 
+@functools.lru_cache(maxsize=8)
 def load_coefficients(path: Path = COEFFICIENTS) -> dict:
+    """The stored fit (read once per process: the folding pass asks for every candidate)."""
     return json.loads(Path(path).read_text())
 
 
@@ -127,9 +130,10 @@ def fit(records: list[dict], held_out_every: int | None = None) -> tuple[dict, l
     Default: leave-one-out, every point predicted by the model fitted to all the others
     of its family (the stored coefficients are fitted to all). ``held_out_every`` N:
     points ordered by key (a hash), every N-th left out of the one fit instead.
-    ``records`` need ``family`` and ``features`` (see :func:`record_features`).
+    ``records`` need ``family`` and ``features`` (see :func:`record_features`); points
+    that did not fit count for the logic cells the packer found, and nothing else.
     """
-    ok = sorted((r for r in records if r.get("status") == "ok"), key=lambda r: r["key"])
+    ok = sorted((r for r in records if measured(r)), key=lambda r: r["key"])
     coefficients: dict = {"families": {}}
     errors: list[dict] = []
     for family in sorted({r["family"] for r in ok}):
@@ -157,15 +161,21 @@ def fit(records: list[dict], held_out_every: int | None = None) -> tuple[dict, l
     return coefficients, errors
 
 
+def measured(record: dict) -> bool:
+    """A record the fit can learn from: a built point, or one nextpnr's packer counted
+    before placement failed (its logic cells only: a too-large design is data too)."""
+    return record.get("status") == "ok" or record.get("logic_cells") is not None
+
+
 def record_features(records: list[dict]) -> None:
-    """Add ``family`` and ``features`` to each ok sweep record (its folding rebuilt)."""
+    """Add ``family`` and ``features`` to each measured sweep record (its folding rebuilt)."""
     import bnnhw
     from bnnhw.boards import get_board
     from bnnhw.passes.folding import fold_explicit
 
     nets: dict[str, Network] = {}
     for r in records:
-        if r.get("status") != "ok":
+        if not measured(r):
             continue
         if r["model"] not in nets:
             nets[r["model"]] = bnnhw.load(r["model"])

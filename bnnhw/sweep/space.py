@@ -29,7 +29,7 @@ class Point:
     clock_mhz: float | None = None  # None: the board's oscillator, no PLL
     max_lanes: int = 0  # the lane budget of the ladder that gave it (0: given)
     word_bits: int | None = None
-    estimated_cells: int = 0  # boards/fit.py's logic-cell model
+    estimated_cells: int = 0  # boards/fit.py's logic-cell estimate (folding_cells)
     interval: int = 0  # ideal cycles per frame
     picked: bool = False  # the folding `bnnhw build` chooses for this board
 
@@ -58,7 +58,7 @@ class Point:
 
 def candidates(net: Network, board: Board) -> list[Point]:
     """Every distinct folding of the lane ladder, slowest first, with the model's cells."""
-    from bnnhw.boards.fit import LINK_CELLS, lane_ladder, layer_cells
+    from bnnhw.boards.fit import folding_cells, lane_ladder
     from bnnhw.boards.memories import GEOMETRY
     from bnnhw.passes.folding import fold_auto
     from bnnhw.rtl_gen.layer_params import layer_hw
@@ -71,15 +71,14 @@ def candidates(net: Network, board: Board) -> list[Point]:
             key = tuple((la.pe, la.simd) for la in folded.layers)
             if key in found:
                 continue
-            hws = [layer_hw(layer) for layer in folded.layers]
             found[key] = Point(
                 model="",
                 board=board.name,
                 folding=key,
                 max_lanes=lanes,
                 word_bits=word_bits,
-                estimated_cells=round(LINK_CELLS + sum(layer_cells(hw) for hw in hws)),
-                interval=max(hw.walk_cycles for hw in hws),
+                estimated_cells=round(folding_cells(folded, board.family)),
+                interval=max(layer_hw(layer).walk_cycles for layer in folded.layers),
             )
     return sorted(found.values(), key=lambda p: (-p.interval, p.estimated_cells))
 

@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from bnnhw.errors import BnnhwError
+from bnnhw.errors import BnnhwError, DoesNotFit
 from bnnhw.sweep import cache
 from bnnhw.sweep.space import Point
 
@@ -66,6 +66,8 @@ def synth_point(point: Point, root: Path, cache_dir: Path, cached_only: bool = F
         text = str(exc)
         kind = "does not fit" if "does not fit" in text or "block" in text else "tool failed"
         result = {"status": "failed", "reason": f"{kind}: {text}"}
+        if isinstance(exc, DoesNotFit) and exc.logic_cells:  # the packer's count is data
+            result["logic_cells"] = exc.logic_cells
     except Exception as exc:  # a crash of the tools or the build code: recorded, not cached
         reason = f"tool crash: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return record | {"status": "failed", "reason": reason, "cached": False}
