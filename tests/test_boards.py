@@ -116,19 +116,25 @@ def test_timing_miss_says_by_how_much():
 
 def test_a_failed_placement_reads_as_does_not_fit(tmp_path):
     from bnnhw.boards.synth import _failure
+    from bnnhw.errors import DoesNotFit
 
     (tmp_path / "top.tim").write_text(
         "Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    3816/   5280    72%\n"
         "ERROR: Unable to find legal placement for all cells, design is probably at "
         "utilisation limit.\n"
     )
-    message = _failure(tmp_path, get_board("icebreaker"))
+    failure = _failure(tmp_path, get_board("icebreaker"))
+    assert isinstance(failure, DoesNotFit) and failure.logic_cells == 3816  # for the sweeps
+    message = str(failure)
     assert "does not fit: placement failed with 3816 of 5280 logic cells (72%)" in message
     assert "smaller --max-lanes" in message
     (tmp_path / "top.tim").write_text("Info: \t         ICESTORM_LC:    6000/   5280    113%\n")
-    assert "6000 ICESTORM_LC needed, 5280 available (114%, over by 14%)" in _failure(
-        tmp_path, get_board("icebreaker")
-    )
+    failure = _failure(tmp_path, get_board("icebreaker"))
+    assert "6000 ICESTORM_LC needed, 5280 available (114%, over by 14%)" in str(failure)
+    assert failure.logic_cells == 6000
+    (tmp_path / "top.tim").write_text("ERROR: something else\n")  # not a size problem
+    failure = _failure(tmp_path, get_board("icebreaker"))
+    assert type(failure) is BoardError and "ERROR: something else" in str(failure)
 
 
 def _board_cli(argv: list[str]) -> int:
