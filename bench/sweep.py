@@ -177,18 +177,18 @@ def timing(per_group: int, scratch: Path, argv) -> int:
     times (``bench/results/sweep_timing.md``) and the 2-worker run's results
     (``bench/results/sweep_timing/``); the two runs' results must agree point by point."""
     pts = small_points(per_group)
-    rows, runs = [], {}
+    rows, runs, seconds = [], {}, {}
     for workers in (1, 2):
         where = scratch / f"timing_{workers}"
         shutil.rmtree(where, ignore_errors=True)  # no cache: every point built
-        records, seconds = sweep(pts, where, workers, None)
-        runs[workers] = records
-        ok = sum(r["status"] == "ok" for r in records)
-        rows.append(f"| {workers} | {len(pts)} | {ok} | {len(records) - ok} | {seconds} |")
+        runs[workers], seconds[workers] = sweep(pts, where, workers, None)
+        ok = sum(r["status"] == "ok" for r in runs[workers])
+        failed = len(runs[workers]) - ok
+        rows.append(f"| {workers} | {len(pts)} | {ok} | {failed} | {seconds[workers]} |")
         print(rows[-1], flush=True)
     fields = ("key", "status", "luts", "ffs", "logic_cells", "bram")
-    same = [[{k: r[k] for k in fields} for r in runs[w]] for w in (1, 2)]
-    same = same[0] == same[1]
+    counts = {w: [{k: r.get(k) for k in fields} for r in runs[w]] for w in (1, 2)}
+    same = counts[1] == counts[2]
     text = (
         "# Sweep wall time, 1 against 2 LocalCluster workers\n\n"
         f"`.venv/bin/python bench/sweep.py --timing {per_group}`: the {per_group} smallest "
@@ -205,14 +205,8 @@ def timing(per_group: int, scratch: Path, argv) -> int:
         + "\n"
     )
     (HERE / "results" / "sweep_timing.md").write_text(text)
-    write(
-        runs[2],
-        HERE / "results" / "sweep_timing",
-        rows[-1].split("|")[-2].strip(),
-        "LocalCluster x 2",
-        str(scratch),
-        argv,
-    )
+    out = HERE / "results" / "sweep_timing"
+    write(runs[2], out, seconds[2], "LocalCluster x 2", str(scratch), argv)
     print(text)
     return 0 if same else 1
 

@@ -4,12 +4,14 @@ Data path, one stage per line (the latency of each is in brackets)::
 
     i (SIMD x in_bits per beat) -> double-buffered input memory, 2 x SF words
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
-    n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]
+    n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
     compare (hidden: acc >= T -> PE bits | output: scores) into the frame's
     output vector; the last segment pushes the vector into the output FIFO     [1]
     o (whole output vector per beat) <- output FIFO
+
+[1]*: with ``register_every`` 0 (a combinational tree) the +-code is not registered.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -75,8 +77,12 @@ class MVTU(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from issuing a word to its frame's output being pushed (last word)."""
-        signed_terms = 1 if self.hw.in_bits > 1 else 0
-        return 3 + signed_terms + tree_stages(self.hw.simd, self.register_every)
+        return 3 + self.signed_term_stages + tree_stages(self.hw.simd, self.register_every)
+
+    @property
+    def signed_term_stages(self) -> int:
+        """An n-bit input lane's +-code is registered, unless the tree is combinational."""
+        return 1 if self.hw.in_bits > 1 and self.register_every else 0
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -186,9 +192,10 @@ class MVTU(wiring.Component):
                 # negating a code is a carry chain of its own: registered, so that no
                 # cycle holds negate, add and accumulate in a row
                 terms = [Mux(w[i], c, -c) for i, c in enumerate(codes)]
-                terms = register_each(m, terms, f"pe{p}_signed")
+                if self.signed_term_stages:
+                    terms = register_each(m, terms, f"pe{p}_signed")
                 total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
-                stages += 1
+                stages += self.signed_term_stages
             sums.append(total)
         v2, first2, last2, nf2 = (
             delay(m, s, stages, n)

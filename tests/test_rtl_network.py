@@ -55,6 +55,24 @@ def test_latency_formula_and_steady_state(lanes, in_word):
     assert steady <= 1.05 * interval
 
 
+@pytest.mark.parametrize("register_every", [0, 1, 2])
+def test_latency_formula_for_each_register_spacing(register_every):
+    """The 8-bit input layer's +-code register comes and goes with the tree's registers;
+    the latency the formula gives is the one simulated, and the results stay exact."""
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), 256)
+    x = random_frames(np.random.default_rng(register_every), net.input, 6)
+    acc = Accelerator(net, register_every=register_every)
+    fmt = acc.port_format
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    run = run_streams(acc, words, len(x), in_gap=0.3, out_gap=0.3, seed=register_every)
+    results = [fmt.unpack_result(w) for w in run.outputs]
+    classes = np.array([r[0] for r in results])
+    _assert_matches_golden(net, x, classes, np.array([r[1] for r in results]))
+    quiet = Accelerator(net, register_every=register_every)
+    first = run_streams(quiet, words[: fmt.frame_words], 1)
+    assert first.out_cycles[0] - 1 == quiet.latency_cycles
+
+
 @st.composite
 def networks_and_foldings(draw):
     bits = draw(st.sampled_from([1, 1, 2, 3, 8]))
