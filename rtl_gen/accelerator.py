@@ -140,11 +140,10 @@ class Accelerator(wiring.Component):
         """Clock edges from a frame's first input handshake to its result's, with no stalls.
 
         Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
-        compute cycles, the adder-tree registers and 3 more (accumulate, push, FIFO); plus
-        one per registered width converter (``latency``), the input register slice and
-        the argmax's pipeline (``SkidBuffer.latency``, ``Argmax.latency``); with output
-        beats, one for the output converter and one per further beat (to the
-        result's last beat).
+        compute cycles and ``MVTU.latency`` (its pipeline registers); plus one per
+        registered width converter (``latency``), the input register slice and the
+        argmax's pipeline (``SkidBuffer.latency``, ``Argmax.latency``); with output beats,
+        one for the output converter and one per further beat (to the result's last beat).
         Pinned against simulation by the tests. With convolutions the figure is an upper
         estimate: every layer's whole frame of work, one after another.
         """

@@ -13,7 +13,7 @@ flag computed a cycle earlier, so the logic is one or two LUTs deep.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,9 +49,12 @@ class BenchSink(wiring.Component):
         frames, repeats = Signal(8, reset_less=True), Signal(16, reset_less=True)
         frames_one = Signal(reset_less=True)  # frames == 1
         repeats_one = Signal(reset_less=True)  # repeats == 1
-        # no reset: ``start`` clears it, and a reset's fan-out would sit on its enable path
-        clock = Signal(32, reset_less=True)
-        m.d.comb += self.span.eq(clock)
+        # no reset: ``start`` clears it, and a reset's fan-out would sit on its enable path.
+        # Two 16-bit halves with a registered carry between them, not one 32-bit carry
+        # chain; the upper half catches up a cycle later, long before ``span`` is read.
+        low, high = Signal(16, reset_less=True), Signal(16, reset_less=True)
+        carry = Signal(reset_less=True)
+        m.d.comb += self.span.eq(Cat(low, high))
 
         # the span: reset at the first result, counting until the last one arrives
         arrives = Signal()  # a result to hash
@@ -59,12 +62,13 @@ class BenchSink(wiring.Component):
         m.d.comb += [self.index_clear.eq(arrives), self.index_step.eq(armed & hashing)]
         first_came = Signal()  # the first result arrived last cycle (a register: fan-out)
         m.d.sync += first_came.eq(arrives & first)
+        m.d.sync += [high.eq(high + carry), carry.eq(0)]
         with m.If(self.start):
-            m.d.sync += clock.eq(0)
+            m.d.sync += [low.eq(0), high.eq(0)]
         with m.Elif(first_came):  # one cycle since the first result; none if it was the last
-            m.d.sync += clock.eq(~last)
+            m.d.sync += [low.eq(~last), high.eq(0)]
         with m.Elif(armed & ~last):
-            m.d.sync += clock.eq(clock + 1)
+            m.d.sync += Cat(low, carry).eq(low + 1)
 
         m.d.sync += [self.hash.eq(hashing), self.done.eq(0)]
         with m.If(self.start):

@@ -21,7 +21,10 @@ resets the link on the first cycle, so it starts in HUNT even without a domain r
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from functools import reduce
+from operator import or_
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
@@ -111,7 +114,18 @@ class BoardLink(wiring.Component):
             m.d.sync += bad.eq(1)
 
         replying = Signal()  # the CRC takes tx_byte (the response), not the received byte
-        sent = Signal(range(max(fmt.result_bytes, lp.BENCH_BODY_BYTES) + 1))
+        # the byte index, one-hot: picking byte ``sent`` is then an AND-OR of bytes, three
+        # LUT levels with each index bit driving 8, not a 4-level multiplexer tree
+        sent = Signal(max(fmt.result_bytes, lp.BENCH_BODY_BYTES) + 1, init=1)
+
+        def sent_is(k: int) -> Value:
+            return sent[k] if 0 <= k < len(sent) else Const(0)
+
+        def byte_sent(value: Value) -> Value:
+            """Byte ``sent`` of ``value``."""
+            pieces = min(len(sent), len(value) // 8)
+            return reduce(or_, (Mux(sent[k], value.word_select(k, 8), 0) for k in range(pieces)))
+
         tx_byte = Signal(8)
         body_end = Signal()  # sent == the body's length: the byte going out is its last
         # tx_byte is a one-byte queue to the UART: its ``valid`` (tx_full) is a flip-flop,
@@ -139,14 +153,14 @@ class BoardLink(wiring.Component):
             results_crc = Signal(16)
             stats = Cat(sink.span, results_crc)  # the bench's response body
             stats_pick = Signal(8)  # its byte ``sent``, a cycle ago (like ``pick``)
-            m.d.sync += stats_pick.eq(stats.word_select(sent, 8))
+            m.d.sync += stats_pick.eq(byte_sent(stats))
             hashing = Signal()  # the CRC takes the results, from CHECK_CRC to sink.done
             m.d.sync += crc_byte.eq(Mux(replying, tx_byte, Mux(hashing, pick, byte)))
             with m.If(sink.hash):
                 m.d.sync += crc_feed.eq(1)
         else:
             m.d.sync += crc_byte.eq(Mux(replying, tx_byte, byte))
-        m.d.sync += pick.eq(result.word_select(sent, 8))
+        m.d.sync += pick.eq(byte_sent(result))
 
         def receive(next_state):
             """Go to ``next_state`` with a byte, answer TRUNCATED when the line goes idle."""
@@ -262,9 +276,9 @@ class BoardLink(wiring.Component):
                 with m.State("BENCH"):
                     m.d.comb += self.acc_o.ready.eq(sink.results.ready)
                     with m.If(sink.index_clear):  # ``sent`` follows the sink's byte index
-                        m.d.sync += sent.eq(0)
+                        m.d.sync += sent.eq(1)
                     with m.Elif(sink.index_step):
-                        m.d.sync += sent.eq(sent + 1)
+                        m.d.sync += sent.eq(sent << 1)
                     with m.If(sink.done):
                         m.d.sync += [results_crc.eq(crc.crc), hashing.eq(0)]
                         m.next = "REPLY"
@@ -272,7 +286,7 @@ class BoardLink(wiring.Component):
                 m.d.sync += status.eq(lp.TRUNCATED)
                 m.next = "REPLY"
             with m.State("REPLY"):  # (waits for the previous reply's last byte to leave)
-                m.d.sync += [sent.eq(0), replying.eq(1), crc_start.eq(1)]
+                m.d.sync += [sent.eq(1), replying.eq(1), crc_start.eq(1)]
                 m.d.sync += body_end.eq(~bench & (fmt.result_bytes == 1))
                 load("LOAD_COUNTER", lp.RESPONSE_SYNC, checksummed=False)
             with m.State("LOAD_COUNTER"):
@@ -287,7 +301,7 @@ class BoardLink(wiring.Component):
             with m.State("LOAD_RESULT"):  # ``pick`` is byte ``sent`` of the result
                 load("LOAD_RESULT", pick)
                 with m.If(~tx_full):
-                    m.d.sync += [sent.eq(sent + 1), body_end.eq(sent == fmt.result_bytes - 2)]
+                    m.d.sync += [sent.eq(sent << 1), body_end.eq(sent_is(fmt.result_bytes - 2))]
                     with m.If(body_end):
                         m.d.comb += self.acc_o.ready.eq(1)  # the result is out: release it
                         m.next = "CRC_WAIT"
@@ -295,8 +309,8 @@ class BoardLink(wiring.Component):
                 with m.State("LOAD_STATS"):
                     load("LOAD_STATS", stats_pick)
                     with m.If(~tx_full):
-                        m.d.sync += sent.eq(sent + 1)
-                        m.d.sync += body_end.eq(sent == lp.BENCH_BODY_BYTES - 2)
+                        m.d.sync += sent.eq(sent << 1)
+                        m.d.sync += body_end.eq(sent_is(lp.BENCH_BODY_BYTES - 2))
                         with m.If(body_end):
                             m.next = "CRC_WAIT"
             with m.State("CRC_WAIT"):  # the last byte reaches the CRC 3 cycles after it

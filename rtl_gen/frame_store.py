@@ -85,11 +85,15 @@ class FrameStore(wiring.Component):
         wrap = Signal()  # raddr is the last word written (raddr + 1 == waddr), kept ahead
         before_last = Signal.like(raddr)  # waddr - 2: wrap's compare is of two registers
         repeats, repeats_one = Signal(16), Signal()  # repeats == 1
+        # waddr == 1, a cycle late: waddr has been still for many cycles when a replay
+        # starts (the request's checksum bytes follow its payload)
+        one_word = Signal()
+        m.d.sync += one_word.eq(waddr == 1)
         issuing, data_valid = Signal(), Signal()
         take = Signal()  # the word on rd.data is used this cycle
         m.d.comb += [rd.addr.eq(raddr), rd.en.eq(~data_valid | take)]
         with m.If(self.start):
-            m.d.sync += [raddr.eq(0), repeats.eq(self.repeats), wrap.eq(waddr == 1)]
+            m.d.sync += [raddr.eq(0), repeats.eq(self.repeats), wrap.eq(one_word)]
             m.d.sync += before_last.eq(waddr - 2)
             m.d.sync += [repeats_one.eq(self.repeats == 1), issuing.eq(1), data_valid.eq(0)]
         with m.Elif(rd.en):
@@ -97,7 +101,7 @@ class FrameStore(wiring.Component):
             with m.If(issuing):
                 m.d.sync += [raddr.eq(raddr + 1), wrap.eq(raddr == before_last)]
                 with m.If(wrap):
-                    m.d.sync += [raddr.eq(0), repeats.eq(repeats - 1), wrap.eq(waddr == 1)]
+                    m.d.sync += [raddr.eq(0), repeats.eq(repeats - 1), wrap.eq(one_word)]
                     m.d.sync += repeats_one.eq(repeats == 2)
                     with m.If(repeats_one):
                         m.d.sync += issuing.eq(0)

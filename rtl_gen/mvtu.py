@@ -7,11 +7,13 @@ Data path, one stage per line (the latency of each is in brackets)::
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
-    compare (hidden: acc >= T -> PE bits | output: scores) into the frame's
-    output vector; the last segment pushes the vector into the output FIFO     [1]
+    compare (hidden: acc >= T -> PE bits | output: scores), registered         [1]**
+    the segment shifts into the frame's output vector; the last one pushes
+    the vector into the output FIFO                                            [1]
     o (whole output vector per beat) <- output FIFO
 
 [1]*: with ``register_every`` 0 (a combinational tree) the +-code is not registered.
+[1]**: hidden layers only (``compare_stages``); an output layer's scores go straight on.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -77,7 +79,14 @@ class MVTU(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from issuing a word to its frame's output being pushed (last word)."""
-        return 3 + self.signed_term_stages + tree_stages(self.hw.simd, self.register_every)
+        stages = self.signed_term_stages + self.compare_stages
+        return 3 + stages + tree_stages(self.hw.simd, self.register_every)
+
+    @property
+    def compare_stages(self) -> int:
+        """A hidden layer's threshold compare is registered; an output layer's scores are
+        not (a register per score bit would cost a logic cell each, for no critical path)."""
+        return 0 if self.hw.is_output else 1
 
     @property
     def signed_term_stages(self) -> int:
@@ -97,11 +106,18 @@ class MVTU(wiring.Component):
         full = Signal(2)  # bank holds a complete frame
         w_bank, w_addr, r_bank = Signal(), Signal(range(sf_n)), Signal()
         w_last = Signal(init=sf_n == 1)  # w_addr == SF - 1, kept as a flip-flop
+        # the memory's addresses, bank * SF + word: the bank bit above the word when SF is
+        # a power of two, else counters of their own, so no adder sits before the memory
+        banks_by_bit = sf_n & (sf_n - 1) == 0
+        w_mem_addr, r_mem_addr = Signal(range(2 * sf_n)), Signal(range(2 * sf_n))
         write = self.i.valid & self.i.ready
         w_done = write & w_last
+        # ready = the write bank is free, kept as a flip-flop (set from the next cycle's
+        # bank and full bits), so the upstream's handshake starts at a register
+        ready = Signal(init=1)
         m.d.comb += [
-            self.i.ready.eq(~full.bit_select(w_bank, 1)),
-            wr.addr.eq(w_bank * sf_n + w_addr),
+            self.i.ready.eq(ready),
+            wr.addr.eq(Cat(w_addr, w_bank) if banks_by_bit else w_mem_addr),
             wr.data.eq(self.i.payload),
             wr.en.eq(write),
         ]
@@ -110,8 +126,10 @@ class MVTU(wiring.Component):
                 w_addr.eq(Mux(w_last, 0, w_addr + 1)),
                 w_last.eq(Mux(w_last, sf_n == 1, w_addr == sf_n - 2)),
             ]
-        with m.If(w_done):
-            m.d.sync += w_bank.eq(~w_bank)
+            if not banks_by_bit:
+                m.d.sync += w_mem_addr.eq(Mux(w_last & w_bank, 0, w_mem_addr + 1))
+        next_w_bank = w_bank ^ w_done
+        m.d.sync += w_bank.eq(next_w_bank)
 
         # -- output FIFO; a frame starts only with a free slot guaranteed --------------------
         # a frame holds a credit from its start until the consumer takes its output
@@ -123,6 +141,9 @@ class MVTU(wiring.Component):
         # frames that may still start: one is taken at a start, given back when the
         # consumer reads a frame's output (started - read = in flight + in the FIFO)
         credits = Signal(range(depth + 1), init=depth)
+        # a start's credit leaves ``credits`` a cycle later, from this flip-flop, so the
+        # start decision (a few LUTs deep) drives no counter enable
+        started = Signal()
         taken = Signal()
         push = Signal()
         m.d.comb += [
@@ -146,8 +167,9 @@ class MVTU(wiring.Component):
         last_word = busy & at_last
         next_bank = Mux(last_word, ~r_bank, r_bank)
         next_full = full.bit_select(next_bank, 1) | (w_done & (w_bank == next_bank))
-        start = (~busy | last_word) & next_full & (credits != 0)
-        m.d.sync += busy.eq(start | (busy & ~at_last))
+        have_credit = Mux(started, credits > 1, credits != 0)  # credits - started > 0
+        start = (~busy | last_word) & next_full & have_credit
+        m.d.sync += [busy.eq(start | (busy & ~at_last)), started.eq(start)]
         with m.If(busy):
             m.d.sync += [
                 rom_addr.eq(Mux(at_last, 0, rom_addr + 1)),
@@ -158,14 +180,19 @@ class MVTU(wiring.Component):
             ]
             with m.If(sf_last):
                 m.d.sync += nf.eq(Mux(at_last, 0, nf + 1))
+            if not banks_by_bit:
+                # a segment's end goes back to its bank's start, a frame's to the other's
+                r_next = Mux(sf_last, Mux(at_last ^ r_bank, sf_n, 0), r_mem_addr + 1)
+                m.d.sync += r_mem_addr.eq(r_next)
         with m.If(last_word):
             m.d.sync += r_bank.eq(~r_bank)
         set_bits = Mux(w_done, Const(1, 2) << w_bank, 0)
         clear_bits = Mux(last_word, Const(1, 2) << r_bank, 0)
-        m.d.sync += full.eq((full | set_bits) & ~clear_bits)
-        with m.If(start & ~taken):
+        next_full_bits = (full | set_bits) & ~clear_bits
+        m.d.sync += [full.eq(next_full_bits), ready.eq(~next_full_bits.bit_select(next_w_bank, 1))]
+        with m.If(started & ~taken):
             m.d.sync += credits.eq(credits - 1)
-        with m.Elif(taken & ~start):
+        with m.Elif(taken & ~started):
             m.d.sync += credits.eq(credits + 1)
 
         m.submodules.weights = weights = memory.Memory(
@@ -174,7 +201,8 @@ class MVTU(wiring.Component):
             init=hw.weight_words() if self.contents else [],
         )
         w_rd = weights.read_port()
-        m.d.comb += [rd.addr.eq(r_bank * sf_n + sf), w_rd.addr.eq(rom_addr)]
+        r_addr = Cat(sf, r_bank) if banks_by_bit else r_mem_addr
+        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(rom_addr)]
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n))
@@ -211,17 +239,25 @@ class MVTU(wiring.Component):
         done3, nf3 = Signal(), Signal(range(nf_n))
         m.d.sync += [done3.eq(v2 & last2), nf3.eq(nf2)]
 
-        # -- threshold or score; assemble the frame's output vector -------------------------
+        # -- threshold or score, registered: the compare's carry chain ends in a flip-flop
+        # of its own logic cell rather than in a long route to the output vector ----------
+        segment = self._segment(m, accs, nf2, nf3)
+        done4, nf4 = done3, nf3
+        if self.compare_stages:
+            compared, segment = segment, Signal(len(segment))
+            done4, nf4 = Signal(), Signal(range(nf_n))
+            m.d.sync += [segment.eq(compared), done4.eq(done3), nf4.eq(nf3)]
+
+        # -- assemble the frame's output vector ----------------------------------------------
         # segments 0 .. NF-2 shift in from the top (one shared enable, no address
         # decoder); the last one completes the vector on its way into the FIFO
-        segment = self._segment(m, accs, nf2, nf3)
         seg_width = len(segment)
         earlier = Signal((nf_n - 1) * seg_width)
         if nf_n > 1:
-            with m.If(done3):
+            with m.If(done4):
                 m.d.sync += earlier.eq(Cat(earlier[seg_width:], segment))
         m.d.comb += [
-            push.eq(done3 & (nf3 == nf_n - 1)),
+            push.eq(done4 & (nf4 == nf_n - 1)),
             out_fifo.w_en.eq(push),
             out_fifo.w_data.eq(Cat(earlier, segment)),
         ]

@@ -57,31 +57,37 @@ class UARTRx(_UART):
         rx = Signal(init=1)
         m.submodules.sync_rx = FFSynchronizer(self.rx, rx, init=1)  # two flops
         timer = Signal(range(self.divisor * 3 // 2 + 1))
+        # timer == 0 as a flip-flop, so the state machine's every decision is one LUT
+        # level from registers (loads are never 0: divisor >= 4)
+        due = Signal(init=1)
         bits = Signal(range(9))
         shift = Signal(8)
 
         m.d.sync += [self.framing_error.eq(0), self.overrun.eq(0)]
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
+        with m.If(~due):
+            m.d.sync += [timer.eq(timer - 1), due.eq(timer == 1)]
+
+        def load(cycles: int) -> list:
+            return [timer.eq(cycles), due.eq(0)]
 
         with m.FSM():
             with m.State("IDLE"), m.If(~rx):
-                m.d.sync += timer.eq(self.divisor // 2 - 1)  # to the middle of the start bit
+                m.d.sync += load(self.divisor // 2 - 1)  # to the middle of the start bit
                 m.next = "START"
-            with m.State("START"), m.If(timer == 0):
+            with m.State("START"), m.If(due):
                 with m.If(rx):  # a glitch, not a start bit
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [timer.eq(self.divisor - 1), bits.eq(0)]
+                    m.d.sync += [*load(self.divisor - 1), bits.eq(0)]
                     m.next = "DATA"
-            with m.State("DATA"), m.If(timer == 0):
+            with m.State("DATA"), m.If(due):
                 m.d.sync += shift.eq(Cat(shift[1:], rx))  # LSB first
-                m.d.sync += [timer.eq(self.divisor - 1), bits.eq(bits + 1)]
+                m.d.sync += [*load(self.divisor - 1), bits.eq(bits + 1)]
                 with m.If(bits == 7):
                     m.next = "STOP"
-            with m.State("STOP"), m.If(timer == 0):
+            with m.State("STOP"), m.If(due):
                 with m.If(rx):
                     m.d.sync += self.o.payload.eq(shift)
                     m.d.sync += self.o.valid.eq(1)
@@ -110,22 +116,25 @@ class UARTTx(_UART):
         left = Signal(range(12))
 
         idle = Signal(init=1)  # left == 0, as a flip-flop: ``ready`` is one wire
+        due = Signal(init=1)  # timer == 0, as a flip-flop
         m.d.comb += self.i.ready.eq(idle)
         with m.If(idle), m.If(self.i.valid):
             m.d.sync += [
                 frame.eq(Cat(Const(0, 1), self.i.payload, Const(1, 1))),
                 left.eq(11),  # 10 bits, then one more step so the stop bit lasts
                 timer.eq(0),
+                due.eq(1),
                 idle.eq(0),
             ]
-        with m.Elif(timer == 0):
+        with m.Elif(due):
             m.d.sync += [
                 self.tx.eq(frame[0]),
                 frame.eq(frame >> 1 | (1 << 9)),
                 timer.eq(self.divisor - 1),
+                due.eq(0),
                 left.eq(left - 1),
                 idle.eq(left == 1),
             ]
         with m.Else():
-            m.d.sync += timer.eq(timer - 1)
+            m.d.sync += [timer.eq(timer - 1), due.eq(timer == 1)]
         return m

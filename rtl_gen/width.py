@@ -29,21 +29,30 @@ class Downsizer(wiring.Component):
         m = Module()
         narrow = len(self.o.payload)
         buf = Signal(len(self.i.payload))
-        left = Signal(range(self.ratio + 1))  # narrow words still to send
-        # left == 0 and left == 1 as flip-flops: ``i.ready`` is one LUT from registers
-        empty, one_left = Signal(init=1), Signal()
-        taken = self.o.valid & self.o.ready
+        # every word has ``ratio`` pieces, taken in order, so the piece index follows the
+        # output handshake alone and a load only clears ``empty``: each flip-flop's next
+        # state is one or two LUTs from registers and the two handshakes
+        index = Signal(range(self.ratio))
+        last = Signal(init=self.ratio == 1)  # index == ratio - 1, as a flip-flop
+        empty = Signal(init=1)
+        taken = ~empty & self.o.ready
         m.d.comb += [
             self.o.valid.eq(~empty),
             self.o.payload.eq(buf[:narrow]),
-            self.i.ready.eq(empty | (one_left & self.o.ready)),
+            self.i.ready.eq(empty | (last & self.o.ready)),
         ]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [buf.eq(self.i.payload), left.eq(self.ratio)]
-            m.d.sync += [empty.eq(0), one_left.eq(self.ratio == 1)]
-        with m.Elif(taken):
-            m.d.sync += [buf.eq(buf >> narrow), left.eq(left - 1)]
-            m.d.sync += [empty.eq(one_left), one_left.eq(left == 2)]
+        load = self.i.valid & self.i.ready
+        with m.If(taken):
+            m.d.sync += [
+                index.eq(Mux(last, 0, index + 1)),
+                last.eq(Mux(last, self.ratio == 1, index == self.ratio - 2)),
+                empty.eq(last),
+            ]
+        with m.If(load):
+            m.d.sync += empty.eq(0)
+        # the word register's enable is one LUT4 of the four handshake bits
+        with m.If(load | taken):
+            m.d.sync += buf.eq(Mux(load, self.i.payload, buf >> narrow))
         return m
 
 
@@ -119,16 +128,25 @@ class Upsizer(wiring.Component):
         return m
 
 
+# A WordSelector's piece multiplexer is log2(ratio) LUT4 levels deep on iCE40 (no wide
+# multiplexer primitives): up to 16 pieces it keeps a 50 MHz clock; past that the
+# Downsizer's shift register (one LUT level, but a copy of the word) does.
+MAX_SELECT_PIECES = 16
+
+
 def converter(src: int, dst: int, *, in_place: bool = False) -> wiring.Component | None:
     """The converter from ``src``-bit to ``dst``-bit words, None when they are equal.
 
     ``in_place``: downsize with a :class:`WordSelector` (the upstream holds its payload
-    steady until taken, as a FIFO does) instead of a registered :class:`Downsizer`.
+    steady until taken, as a FIFO does) instead of a registered :class:`Downsizer`, when
+    the word has at most :data:`MAX_SELECT_PIECES` pieces.
     """
     if src == dst:
         return None
     if src % dst == 0:
-        return WordSelector(src, dst) if in_place else Downsizer(src, dst)
+        if in_place and src // dst <= MAX_SELECT_PIECES:
+            return WordSelector(src, dst)
+        return Downsizer(src, dst)
     if dst % src == 0:
         return Upsizer(src, dst)
     raise ValueError(f"no integer-ratio converter from {src}-bit to {dst}-bit words")
