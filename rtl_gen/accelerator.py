@@ -24,7 +24,7 @@ from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
-from bnnhw.rtl_gen.width import Downsizer, converter
+from bnnhw.rtl_gen.width import Downsizer, WordSelector, converter
 
 
 def port_format_for(
@@ -97,7 +97,10 @@ class Accelerator(wiring.Component):
         width = self.port_format.in_word
         for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
             in_place = index > 0 and isinstance(self.stages[index - 1], MVTU)
-            self.converters.append(converter(width, hw.stream_word, in_place=in_place))
+            conv = converter(width, hw.stream_word, in_place=in_place)
+            if isinstance(conv, WordSelector):  # it reads the upstream FIFO's word in place
+                self.stages[index - 1].consumer_hold = conv.ratio
+            self.converters.append(conv)
             width = len(stage.o.payload)
         self.argmax = argmax_for(
             net.classes,

@@ -62,6 +62,9 @@ class MVTU(wiring.Component):
             refuse(self, problem)
         self.hw = hw
         self.register_every = register_every
+        # cycles the consumer may hold an output word in place (a WordSelector's pieces):
+        # the frame's credit is out that much longer (set by the Accelerator)
+        self.consumer_hold = 0
         self.contents = contents
         if hw.is_output:
             lo, hi = hw.score_range
@@ -134,7 +137,7 @@ class MVTU(wiring.Component):
         # -- output FIFO; a frame starts only with a free slot guaranteed --------------------
         # a frame holds a credit from its start until the consumer takes its output
         # (latency + 3 cycles); enough credits keep frames issuing back to back
-        depth = math.ceil((self.latency + 3) / hw.cycles) + 1
+        depth = math.ceil((self.latency + 3 + self.consumer_hold) / hw.cycles) + 1
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
             width=len(self.o.payload), depth=depth
         )
