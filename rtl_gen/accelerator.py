@@ -80,6 +80,16 @@ class Accelerator(wiring.Component):
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
         self.register_every = register_every
         self.interval = max(hw.walk_cycles for hw in self.layers)
+        # a hidden layer's output is its neurons' bits; between dense layers the next
+        # layer reads the FIFO's word in place, and the selector holds it while it does
+        widths = [self.port_format.in_word] + [hw.neurons for hw in self.layers[:-1]]
+        self.converters = [
+            converter(
+                width, hw.stream_word, in_place=index > 0 and self.layers[index - 1].window is None
+            )
+            for index, (width, hw) in enumerate(zip(widths, self.layers, strict=True))
+        ]
+        holds = [c.ratio if isinstance(c, WordSelector) else 0 for c in self.converters[1:]]
         self.stages = [
             ConvLayer(
                 hw,
@@ -89,19 +99,9 @@ class Accelerator(wiring.Component):
                 contents=contents,
             )
             if hw.window is not None
-            else MVTU(hw, register_every=register_every, contents=contents)
-            for index, hw in enumerate(self.layers)
+            else MVTU(hw, register_every=register_every, contents=contents, consumer_hold=hold)
+            for index, (hw, hold) in enumerate(zip(self.layers, [*holds, 0], strict=True))
         ]
-        # between dense layers the next layer reads the FIFO's word in place
-        self.converters = []
-        width = self.port_format.in_word
-        for index, (hw, stage) in enumerate(zip(self.layers, self.stages, strict=True)):
-            in_place = index > 0 and isinstance(self.stages[index - 1], MVTU)
-            conv = converter(width, hw.stream_word, in_place=in_place)
-            if isinstance(conv, WordSelector):  # it reads the upstream FIFO's word in place
-                self.stages[index - 1].consumer_hold = conv.ratio
-            self.converters.append(conv)
-            width = len(stage.o.payload)
         self.argmax = argmax_for(
             net.classes,
             self.port_format.score_bits,

@@ -43,12 +43,21 @@ from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 class MVTU(wiring.Component):
     """One layer. ``register_every``: adder-tree levels between pipeline registers.
 
+    ``consumer_hold``: cycles the consumer may keep an output word in place before taking
+    it (a ``WordSelector``'s pieces); the frame's output credit is out that much longer,
+    so the output FIFO is sized for it.
+
     ``contents=False`` leaves the weight and threshold ROMs empty (same shapes): a design
     for resource estimates, which elaborates in a fraction of the time.
     """
 
     def __init__(
-        self, hw: LayerHW, *, register_every: int = DEFAULT_REGISTER_EVERY, contents: bool = True
+        self,
+        hw: LayerHW,
+        *,
+        register_every: int = DEFAULT_REGISTER_EVERY,
+        contents: bool = True,
+        consumer_hold: int = 0,
     ) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.fan_in % hw.simd:
@@ -58,13 +67,13 @@ class MVTU(wiring.Component):
             )
         elif register_every < 0:
             problem = f"layer {hw.name!r}: register_every must be >= 0, got {register_every}"
+        elif consumer_hold < 0:
+            problem = f"layer {hw.name!r}: consumer_hold must be >= 0, got {consumer_hold}"
         if problem:
             refuse(self, problem)
         self.hw = hw
         self.register_every = register_every
-        # cycles the consumer may hold an output word in place (a WordSelector's pieces):
-        # the frame's credit is out that much longer (set by the Accelerator)
-        self.consumer_hold = 0
+        self.consumer_hold = consumer_hold
         self.contents = contents
         if hw.is_output:
             lo, hi = hw.score_range
@@ -136,7 +145,8 @@ class MVTU(wiring.Component):
 
         # -- output FIFO; a frame starts only with a free slot guaranteed --------------------
         # a frame holds a credit from its start until the consumer takes its output
-        # (latency + 3 cycles); enough credits keep frames issuing back to back
+        # (latency + 3 cycles, and the consumer's hold); enough credits keep frames
+        # issuing back to back
         depth = math.ceil((self.latency + 3 + self.consumer_hold) / hw.cycles) + 1
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
             width=len(self.o.payload), depth=depth

@@ -109,6 +109,8 @@ def test_mvtu_parameters_are_checked():
     hw, _ = _layer_case(1, False, 2, 4)
     with pytest.raises(ValueError, match="register_every"):
         MVTU(hw, register_every=-1)
+    with pytest.raises(ValueError, match="consumer_hold"):
+        MVTU(hw, consumer_hold=-1)
     rng = np.random.default_rng(0)
     net = random_network(rng, [12, 6, 2], InputSpec(shape=(12,), bits=1))
     net.layers[0].pe, net.layers[0].simd = 4, 4
