@@ -10,13 +10,14 @@ reads results) lives in :mod:`bnnhw.port_format`, free of Amaranth; it is re-exp
 from bnnhw.port_format import PortFormat
 from bnnhw.rtl_gen.accelerator import Accelerator
 from bnnhw.rtl_gen.classifier import Classifier, ResourceEstimate
-from bnnhw.rtl_gen.verilog import to_verilog, top_name
+from bnnhw.rtl_gen.verilog import to_rtlil, to_verilog, top_name
 
 __all__ = [
     "Accelerator",
     "Classifier",
     "PortFormat",
     "ResourceEstimate",
+    "to_rtlil",
     "to_verilog",
     "top_name",
 ]

@@ -1,12 +1,29 @@
-"""Verilog out of an Accelerator, through Amaranth's back end (its built-in Yosys)."""
+"""Verilog out of an Accelerator: Amaranth's RTLIL, written out by Yosys.
+
+Amaranth's own Verilog back end (``proc -nomux -norom; memory_collect``) keeps every
+process as an ``always @*`` block and every flip-flop's enable and reset inside its
+``always @(posedge clk)``. An event-driven simulator pays for each of those: Icarus' vvp
+runs them as threads, each load and store a few hundred instructions (``docs/verify.md``).
+``WRITE_PASSES`` turn the processes into multiplexers (continuous assignments) and leave
+every flip-flop a bare ``q <= d``, so a TFC cycle costs vvp 1.7x fewer instructions.
+Same modules, ports and named signals; only Yosys' equivalence-preserving passes run.
+"""
 
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 
 from bnnhw.rtl_gen.accelerator import Accelerator
+from bnnhw.yosys import run_yosys
+
+# ``-norom``: a ROM stays a memory (read by address), not a case statement.
+# ``-nodffe -nosdff``: enables and synchronous resets stay multiplexers in front of a
+# plain flip-flop, whose ``always`` block then loads one value instead of three.
+WRITE_PASSES = ("proc -norom", "memory_collect", "opt -nodffe -nosdff", "opt_clean")
 
 
 def top_name(name: str) -> str:
@@ -15,6 +32,17 @@ def top_name(name: str) -> str:
     return ident if re.match(r"[A-Za-z_]", ident) else f"bnn_{ident}"
 
 
+def to_rtlil(accelerator: Accelerator, name: str) -> str:
+    """The design as Amaranth's RTLIL, the netlist ``to_verilog`` writes out."""
+    return rtlil.convert(accelerator, name=name, emit_src=False)
+
+
 def to_verilog(accelerator: Accelerator, name: str) -> str:
     """Verilog text with module ``name``; ports clk, rst, i__*, o__* (see PortFormat)."""
-    return verilog.convert(accelerator, name=name, emit_src=False)
+    design = to_rtlil(accelerator, name)
+    with tempfile.TemporaryDirectory(prefix="bnnhw-verilog-") as folder:
+        work = Path(folder)
+        (work / "design.il").write_text(design)
+        script = ["read_rtlil design.il", *WRITE_PASSES, "write_verilog -norename design.v"]
+        run_yosys("\n".join(script) + "\n", work, "write_verilog")
+        return (work / "design.v").read_text()

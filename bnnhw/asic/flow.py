@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bnnhw.asic import buffers, synth, timing
 from bnnhw.asic import liberty as lib_mod
 from bnnhw.errors import InputError
+from bnnhw.yosys import run_yosys, yosys_command
 
 if TYPE_CHECKING:
     from bnnhw.build import Build
@@ -28,7 +29,7 @@ TIMED_FRAMES = 8
 def check_tools(liberty: str | Path | None, clock_ns: float = DEFAULT_CLOCK_NS) -> None:
     """Before compiling: the clock, Yosys, and OpenSTA unless only a generic count is made."""
     _check_clock(clock_ns)
-    synth.yosys_command()
+    yosys_command()
     if liberty is not None:
         if not Path(liberty).is_file():
             raise InputError(f"--liberty {liberty}: no such file; give a Liberty (.lib) file")
@@ -66,15 +67,16 @@ def run_asic(
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     layers = len(build.net.layers)
+    design = write_rtlil(build, folder)
     models = None
     if liberty is None:
         try:
             lib_path, models = lib_mod.default_library()
         except lib_mod.LibraryMissing as exc:
-            synth.yosys_command()
+            yosys_command()
             say("no standard-cell library: technology-independent gate count (abc -g)")
-            script = synth.generic_script(Path(build.verilog), build.top, folder, layers)
-            synth.run_yosys(script, folder, "yosys")
+            script = synth.generic_script(design, build.top, folder, layers)
+            run_yosys(script, folder, "yosys")
             exc.report = _generic_report(build, synth.read_stat(folder, build.top))
             raise
     else:
@@ -89,9 +91,9 @@ def run_asic(
     start = time.perf_counter()
     say(f"yosys: mapping to {library.name} ({lib_path.name})")
     script = synth.synth_script(
-        Path(build.verilog), build.top, folder, layers, lib_path.resolve(), clock_ns * 1e3
+        design, build.top, folder, layers, lib_path.resolve(), clock_ns * 1e3
     )
-    synth.run_yosys(script, folder, "yosys")
+    run_yosys(script, folder, "yosys")
     cells = synth.read_stat(folder, build.top)
     _add_buffers(cells, folder / "netlist.v", library)
     seconds["yosys"] = round(time.perf_counter() - start, 2)
@@ -114,6 +116,15 @@ def run_asic(
     report = _report(build, library, lib_path, cells, sta, power)
     report["seconds"] = seconds
     return report
+
+
+def write_rtlil(build: Build, folder: Path) -> Path:
+    """The design's RTLIL, not the Verilog written from it: see ``synth``'s docstring."""
+    from bnnhw.rtl_gen import to_rtlil
+
+    design = folder / "design.il"
+    design.write_text(to_rtlil(build.accelerator(), build.top))
+    return design
 
 
 def _add_buffers(cells: dict, netlist: Path, library: lib_mod.Library) -> None:

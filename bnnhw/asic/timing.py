@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bnnhw.asic.synth import ToolMissing
 from bnnhw.errors import BnnhwError
+from bnnhw.yosys import ToolMissing
 
 TIME_UNITS = {"1ns": 1.0, "1ps": 1e-3, "10ps": 1e-2, "100ps": 0.1, "1us": 1e3}
 INSTALL = "apt-get install opensta"
