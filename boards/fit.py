@@ -74,6 +74,14 @@ LANE_CELLS, LANE_CELLS_PER_LEVEL = 1.5, 0.6
 ACC_CELLS_PER_BIT = 1.0  # a PE's accumulator and compare, per bit
 CELLS_PER_OUTPUT_BIT = 2.5  # output shift register and FIFO storage
 CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
+# A convolutional network's hand estimate on an iCE40, scaled to what nextpnr packed for
+# the bundled CNVs' iCEBreaker picks (docs/qor.md, "Convolutions on the UP5K"): 4,499
+# cells against 4,066 estimated for a 1-bit input (placement failed at 85 %), 5,568
+# against 4,039 and 5,482 against 4,084 for an 8-bit one. The per-layer model was set on
+# dense layers; a convolution's lanes and window registers are flip-flop heavy (as many
+# FFs as LUTs, which pack into fewer shared cells), and n-bit lanes (8-bit codes, the
+# ternary codes of a padded binary convolution) cost several cells each.
+CONV_SCALE = {"ice40": {"binary input": 1.15, "n-bit input": 1.4}}
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,8 @@ def folding_cells(net: Network, family: str, roms_in_logic: Sequence[Mem] = ()) 
     hws = [layer_hw(layer) for layer in net.layers]
     rom_bits = sum(m.bits for m in roms_in_logic)
     hand = LINK_CELLS + sum(layer_cells(hw) for hw in hws) + sum(map(rom_cells, roms_in_logic))
+    if any(hw.window is not None for hw in hws) and family in CONV_SCALE:
+        hand *= CONV_SCALE[family]["binary input" if hws[0].in_bits == 1 else "n-bit input"]
     fitted = resources.load_coefficients()["families"].get(family, {})
     if (
         "logic_cells" not in fitted
@@ -281,11 +291,22 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
                 foldings[key] = (interval, cells, lanes, word_bits, folded)
     smallest = min(candidate[1] for candidate in foldings.values())
     if smallest > LOGIC_LIMIT * board.luts:
+        # a fact (block RAM, counted exactly) before an estimate (logic)
+        least = min((c[4] for c in foldings.values()), key=lambda f: weight_blocks(f, board.family))
+        short = estimate(least, board, share=1.0)
+        if short.problem and "block RAM" in short.problem:
+            tried = " ".join(f"{pe}x{simd}" for pe, simd in short.folding)
+            raise BoardError(
+                f"{board.name}: no folding of {net.name} fits: with the fewest weight blocks "
+                f"({tried}) {short.problem}; build for a board with more block RAM, or use "
+                "a smaller model"
+            )
         raise BoardError(
             f"{board.name}: no folding of {net.name} fits: even its smallest folding needs an "
             f"estimated {smallest:.0f} logic cells, over the {LOGIC_LIMIT * board.luts:.0f} "
             f"({LOGIC_LIMIT:.0%} of the {board.device}'s {board.luts}) a design may plan on; "
-            "build for a board with more logic"
+            "build for a board with more logic, or give a folding yourself (--max-lanes, "
+            "--folding: refused only past the whole device, left to nextpnr otherwise)"
         )
     budget = max(
         LOGIC_BUDGET[board.family] * board.luts,
