@@ -1,7 +1,8 @@
 """A convolutional layer: sliding window, then the MVTU on every window, then a max-pool.
 
     i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [downsizer to SIMD elements]
-                           -> [window FIFO] -> MVTU -> [BinaryPool] -> o (one pixel per beat)
+                           -> [register slice -> window FIFO] -> MVTU -> [BinaryPool]
+                           -> o (one pixel per beat)
 
 The MVTU treats each window as one input vector and emits one output pixel (all its
 channels) per window, so the layer is the dense MVTU unchanged, fed by the window
@@ -30,6 +31,7 @@ from bnnhw.rtl_gen.binary_pool import BinaryPool
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW
 from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.skid import SkidBuffer
 from bnnhw.rtl_gen.sliding_window import SlidingWindow
 from bnnhw.rtl_gen.width import converter
 
@@ -124,8 +126,13 @@ class ConvLayer(wiring.Component):
             wiring.connect(m, upstream, split.i)
             upstream = split.o
         if self.window_depth:
+            # a register slice: the window FIFO's fill level would otherwise reach, through
+            # the downsizer's and the window generator's handshakes, the pixel FIFO and the
+            # enable of every window register in one cycle
+            m.submodules.to_windows = to_windows = SkidBuffer(word)
+            wiring.connect(m, upstream, to_windows.i)
             m.submodules.windows = windows = fifo.SyncFIFOBuffered(width=word, depth=depth)
-            wiring.connect(m, upstream, windows.w_stream)
+            wiring.connect(m, to_windows.o, windows.w_stream)
             upstream = windows.r_stream
         m.submodules.mvtu = self.mvtu
         wiring.connect(m, upstream, self.mvtu.i)
