@@ -121,6 +121,12 @@ def table(points: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def short_name(model: str) -> str:
+    """``cnv_digits_pad_w1a1_in8_classic`` -> ``cnv_digits_pad in8``: what tells points apart."""
+    words = model.removesuffix("_classic").split("_")
+    return " ".join(w for w in words if w != "w1a1")
+
+
 def plot(points: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -132,7 +138,7 @@ def plot(points: list[dict], path: Path) -> None:
         if "luts" in p:
             ax.scatter(p["logic_cells"], p["frames_per_s"], s=40)
             ax.annotate(
-                f"{p['model'].split('_')[0]} / {p['board']}",
+                f"{short_name(p['model'])} / {p['board']}",
                 (p["logic_cells"], p["frames_per_s"]),
                 fontsize=8,
                 xytext=(4, 4),
