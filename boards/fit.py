@@ -76,12 +76,12 @@ CELLS_PER_OUTPUT_BIT = 2.5  # output shift register and FIFO storage
 CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
 # A convolutional network's hand estimate on an iCE40, scaled to what nextpnr packed for
 # the bundled CNVs' iCEBreaker picks (docs/qor.md, "Convolutions on the UP5K"): 4,499
-# cells against 4,066 estimated for a 1-bit input (placement failed at 85 %), 5,568
-# against 4,039 and 5,482 against 4,084 for an 8-bit one. The per-layer model was set on
+# cells against 4,066 estimated with binary lanes only (placement failed at 85 %), 5,568
+# against 4,039 and 5,482 against 4,084 with an 8-bit input layer. The per-layer model was set on
 # dense layers; a convolution's lanes and window registers are flip-flop heavy (as many
 # FFs as LUTs, which pack into fewer shared cells), and n-bit lanes (8-bit codes, the
 # ternary codes of a padded binary convolution) cost several cells each.
-CONV_SCALE = {"ice40": {"binary input": 1.15, "n-bit input": 1.4}}
+CONV_SCALE = {"ice40": {"binary lanes": 1.15, "n-bit lanes": 1.4}}
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class Estimate:
     blocks_available: int
     rom_bits_in_logic: int
     problem: str | None  # why it does not fit, or None
+    blocks_short: bool = False  # the problem is the block RAM (counted, not estimated)
 
     @property
     def fits(self) -> bool:
@@ -155,7 +156,8 @@ def folding_cells(net: Network, family: str, roms_in_logic: Sequence[Mem] = ()) 
     rom_bits = sum(m.bits for m in roms_in_logic)
     hand = LINK_CELLS + sum(layer_cells(hw) for hw in hws) + sum(map(rom_cells, roms_in_logic))
     if any(hw.window is not None for hw in hws) and family in CONV_SCALE:
-        hand *= CONV_SCALE[family]["binary input" if hws[0].in_bits == 1 else "n-bit input"]
+        nbit = any(hw.in_bits > 1 for hw in hws)
+        hand *= CONV_SCALE[family]["n-bit lanes" if nbit else "binary lanes"]
     fitted = resources.load_coefficients()["families"].get(family, {})
     if (
         "logic_cells" not in fitted
@@ -194,10 +196,12 @@ def estimate(
     mems = parse_memories(rtlil.convert(top, name="top"))
     logic_available = board.luts
     cells, problem, blocks, rom_logic, roms = 0.0, None, 0, 0, []
+    blocks_short = False
     try:
         plan = plan_memories(mems, board.family, board.ram_blocks)
     except BlockRamError as exc:
         problem = exc.fact
+        blocks_short = True
     else:
         blocks = plan.auto_blocks + plan.forced_blocks
         # a RAM left in logic is a flip-flop per bit (FIFO storage is in layer_cells)
@@ -237,6 +241,7 @@ def estimate(
         blocks_available=board.ram_blocks,
         rom_bits_in_logic=rom_logic,
         problem=problem,
+        blocks_short=blocks_short,
     )
 
 
@@ -294,7 +299,7 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
         # a fact (block RAM, counted exactly) before an estimate (logic)
         least = min((c[4] for c in foldings.values()), key=lambda f: weight_blocks(f, board.family))
         short = estimate(least, board, share=1.0)
-        if short.problem and "block RAM" in short.problem:
+        if short.blocks_short:
             tried = " ".join(f"{pe}x{simd}" for pe, simd in short.folding)
             raise BoardError(
                 f"{board.name}: no folding of {net.name} fits: with the fewest weight blocks "

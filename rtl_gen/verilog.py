@@ -16,14 +16,17 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import rtlil
+from amaranth.lib import wiring
 
-from bnnhw.rtl_gen.accelerator import Accelerator
 from bnnhw.yosys import run_yosys
 
 # ``-norom``: a ROM stays a memory (read by address), not a case statement.
 # ``-nodffe -nosdff``: enables and synchronous resets stay multiplexers in front of a
 # plain flip-flop, whose ``always`` block then loads one value instead of three.
-WRITE_PASSES = ("proc -norom", "memory_collect", "opt -nodffe -nosdff", "opt_clean")
+# ``pmuxtree``: a parallel multiplexer (an FSM's next state) as a tree of ``?:``, since
+# ``write_verilog`` writes one as a function named ``\$procmux$N``, which Icarus 11
+# takes for an undefined system function (the board top's link has such FSMs).
+WRITE_PASSES = ("proc -norom", "memory_collect", "opt -nodffe -nosdff", "pmuxtree", "opt_clean")
 
 
 def top_name(name: str) -> str:
@@ -32,14 +35,15 @@ def top_name(name: str) -> str:
     return ident if re.match(r"[A-Za-z_]", ident) else f"bnn_{ident}"
 
 
-def to_rtlil(accelerator: Accelerator, name: str) -> str:
+def to_rtlil(top: wiring.Component, name: str) -> str:
     """The design as Amaranth's RTLIL, the netlist ``to_verilog`` writes out."""
-    return rtlil.convert(accelerator, name=name, emit_src=False)
+    return rtlil.convert(top, name=name, emit_src=False)
 
 
-def to_verilog(accelerator: Accelerator, name: str) -> str:
-    """Verilog text with module ``name``; ports clk, rst, i__*, o__* (see PortFormat)."""
-    design = to_rtlil(accelerator, name)
+def to_verilog(top: wiring.Component, name: str) -> str:
+    """Verilog text with module ``name`` and ``top``'s ports (an Accelerator's: clk, rst,
+    i__*, o__*, see PortFormat)."""
+    design = to_rtlil(top, name)
     with tempfile.TemporaryDirectory(prefix="bnnhw-verilog-") as folder:
         work = Path(folder)
         (work / "design.il").write_text(design)

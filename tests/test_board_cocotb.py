@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.back import verilog
 
 import bnnhw
 from bnnhw import golden
 from bnnhw import link_protocol as lp
 from bnnhw.boards.link import golden_word
 from bnnhw.passes.folding import fold_auto
+from bnnhw.rtl_gen import to_verilog
 from bnnhw.rtl_gen.board_top import BoardTop
 
 from conftest import ROOT
@@ -77,7 +77,7 @@ def test_board_top_on_icarus_through_the_uart_pins(tmp_path):
     net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx"), 8)
     top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
     source = tmp_path / "board_top.v"
-    source.write_text(verilog.convert(top, name="board_top", emit_src=False))
+    source.write_text(to_verilog(top, "board_top"))
     plan = tmp_path / "plan.json"
     plan.write_text(
         json.dumps(_plan(net, top, random_frames(np.random.default_rng(8), net.input, 3)))
