@@ -9,13 +9,13 @@ synthesis:
   elaborated, its memories read from the RTLIL and given to the same planner the build
   runs (:func:`bnnhw.boards.memories.plan_memories`); it must place every memory Yosys
   would put in block RAM, and the ROMs it leaves in logic are charged to the logic.
-* **Logic cells** (:func:`folding_cells`), for a network of dense layers from the resource
-  model fitted to real builds (``bnnhw/sweep/resources.py``: sweeps and ``bench/qor.py``,
-  including the packer's count of designs that did not fit); for a convolutional network,
-  which no sweep has built yet, from the hand-set per-layer model (:func:`layer_cells`).
-  The estimate is held to a share of the device (:data:`LOGIC_BUDGET`, or up to
-  :data:`LOGIC_LIMIT` for a model whose smallest folding needs more): past ~80 % of an
-  iCE40 nextpnr's placer fails on the flip-flops' shared clock-enable and reset nets.
+* **Logic cells** (:func:`folding_cells`), from the hand-set per-layer model
+  (:func:`layer_cells`, calibrated on nextpnr's packing), which the resource model fitted
+  to real builds (``bnnhw/sweep/resources.py``) replaces for an iCE40 network with n-bit
+  lanes and may raise on ECP5 (:data:`FITTED_ROLE`). The estimate is held to a share of
+  the device (:func:`logic_budget`, or up to :data:`LOGIC_LIMIT` for a model whose
+  smallest folding needs more): past 81-85 % of an iCE40 nextpnr's placer fails on the
+  flip-flops' shared clock-enable and reset nets.
 """
 
 from __future__ import annotations
@@ -37,23 +37,40 @@ from bnnhw.boards.memories import (
 )
 from bnnhw.errors import BoardError
 from bnnhw.ir import Network
-from bnnhw.passes.folding import divisors, fold_auto
+from bnnhw.passes.folding import divisors, fold_auto, may_pad, upstream_pixels
 
 if TYPE_CHECKING:
     from bnnhw.boards.targets import Board
     from bnnhw.rtl_gen.layer_params import LayerHW
 
 # the share of the device's logic cells an automatic folding may plan to use: nextpnr's
-# iCE40 placer fails near 80 %; on the ECP5-85F thousands of lanes fanning out from one
-# input word stop routing long before the cells run out (docs/qor.md)
-LOGIC_BUDGET = {"ice40": 0.79, "ecp5": 0.15}
-# Which logic estimate the budget is held against. iCE40: the budget is the placer's limit
-# in cells, which the fitted model predicts within a few per cent, so it replaces the hand
-# model. ECP5: the budget stands in for routing (fan-out of an input word to many PEs),
-# calibrated against the hand model's figures for builds that routed and builds that did
-# not; the fitted model only raises an estimate there (8-bit input lanes, which the hand
-# model prices up to 2.4x too low).
-FITTED_REPLACES = {"ice40": True, "ecp5": False}
+# iCE40 placer fails at 81-85 % (TFC 16x20 placed at 83 %, a CNV failed at 85 %); on the
+# ECP5-85F thousands of lanes fanning out from one input word stop routing long before
+# the cells run out (docs/qor.md)
+LOGIC_BUDGET = {"ice40": 0.82, "ecp5": 0.15}
+# a network with n-bit lanes on the iCE40, priced by the fitted model: the share its sweep
+# was judged against. At 82 % TFC 8-bit took 16x3 1x4 1x4 1x1 (4,330 cells placed) and
+# ran at 42 MHz, where 16x2 (3,847) ran at 51.5
+NBIT_LOGIC_BUDGET = {"ice40": 0.79}
+
+
+def logic_budget(net: Network, family: str) -> float:
+    """The share of the cells an automatic folding of ``net`` may plan on."""
+    if family in NBIT_LOGIC_BUDGET and any(layer.in_bits > 1 for layer in net.layers):
+        return NBIT_LOGIC_BUDGET[family]
+    return LOGIC_BUDGET[family]
+
+
+# How the model fitted to the sweeps (bnnhw/sweep/resources.py) is used. ECP5: the
+# budget stands in for routing (fan-out of an input word to many PEs), calibrated against
+# the hand model's figures for builds that routed and builds that did not; the fitted
+# model only raises an estimate there. iCE40: it replaces the hand model for a network
+# with n-bit lanes (8-bit inputs), which the hand model prices up to 2.4x too low, and
+# is not used for a binary one: its sweep built binary layers of 1-8 PEs with 7-bit
+# accumulators and gave accumulators no cost, so it priced TFC's layer 0 at PE 64 (64
+# 12-bit accumulators and compares) at 3,709 cells where nextpnr packed 4,948. The hand
+# model, recalibrated on four binary builds, is within 8 % of each (docs/qor.md).
+FITTED_ROLE = {"ice40": "replaces n-bit", "ecp5": "raises"}
 # the most ROM left in logic of any build the model was fitted to (1,984 bits): past it
 # the fit's price for ROM in logic is an extrapolation, and the hand model is used
 FITTED_ROM_BITS = 2048
@@ -71,8 +88,8 @@ LAYER_CELLS = 250  # per layer: counters, credit and bank control, issue, thresh
 # per XNOR lane: the XNOR-popcount tree and its pipeline registers, which grow with the
 # tree's depth: 1.5 + 0.6 x log2(SIMD) (3.9 cells a lane at SIMD 16)
 LANE_CELLS, LANE_CELLS_PER_LEVEL = 1.5, 0.6
-ACC_CELLS_PER_BIT = 1.0  # a PE's accumulator and compare, per bit
-CELLS_PER_OUTPUT_BIT = 2.5  # output shift register and FIFO storage
+ACC_CELLS_PER_BIT = 2.0  # a PE's accumulator and compare: two carry chains, per bit
+CELLS_PER_OUTPUT_BIT = 1.0  # the output vector register (the FIFO's register packs)
 CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
 # A convolutional network's hand estimate on an iCE40, scaled to what nextpnr packed for
 # the bundled CNVs' iCEBreaker picks (docs/qor.md, "Convolutions on the UP5K"): 4,499
@@ -145,9 +162,8 @@ def folding_cells(net: Network, family: str, roms_in_logic: Sequence[Mem] = ()) 
 
     ``roms_in_logic``: the ROMs the memory plan leaves out of block RAM. The hand-set
     per-layer model always; the model fitted to real builds where it was fitted (dense
-    layers, little ROM in logic, a family with coefficients; its error on held-out builds
-    is in ``bench/results/sweep_fit.md``), which replaces it or only raises it
-    (:data:`FITTED_REPLACES`).
+    layers, little ROM in logic; its error on held-out builds is in
+    ``bench/results/sweep_fit.md``) replaces it or only raises it (:data:`FITTED_ROLE`).
     """
     from bnnhw.rtl_gen.layer_params import layer_hw
     from bnnhw.sweep import resources
@@ -159,14 +175,17 @@ def folding_cells(net: Network, family: str, roms_in_logic: Sequence[Mem] = ()) 
         nbit = any(hw.in_bits > 1 for hw in hws)
         hand *= CONV_SCALE[family]["n-bit lanes" if nbit else "binary lanes"]
     fitted = resources.load_coefficients()["families"].get(family, {})
+    role = FITTED_ROLE.get(family)
     if (
-        "logic_cells" not in fitted
+        role is None
+        or (role == "replaces n-bit" and all(hw.in_bits == 1 for hw in hws))
+        or "logic_cells" not in fitted
         or any(hw.window is not None for hw in hws)  # no sweep has built a convolution
         or rom_bits > FITTED_ROM_BITS  # nor left more ROM than this in logic
     ):
         return hand  # outside what the fit has seen: it would extrapolate
     cells = resources.predict(net, family, rom_bits)["logic_cells"]
-    return cells if FITTED_REPLACES[family] else max(cells, hand)
+    return cells if role == "replaces n-bit" else max(cells, hand)
 
 
 def rom_cells(mem: Mem) -> int:
@@ -185,7 +204,7 @@ def estimate(
     """Resources of ``net`` (already folded) on ``board``, and whether they fit.
 
     ``share``: of the device's logic cells the design may use (default
-    :data:`LOGIC_BUDGET`, the automatic folding's; a folding the user chose may use all).
+    :func:`logic_budget`, the automatic folding's; a folding the user chose may use all).
     """
     from amaranth.back import rtlil
 
@@ -220,7 +239,7 @@ def estimate(
         rom_logic = plan.logic_rom_bits  # the bits of ``roms``
         cells += ram_bits
     cells = math.ceil(cells + folding_cells(net, board.family, roms))
-    share = LOGIC_BUDGET[board.family] if share is None else share
+    share = logic_budget(net, board.family) if share is None else share
     budget = int(share * logic_available)
     if problem is None and cells > budget:
         problem = (
@@ -258,9 +277,11 @@ def lane_ladder(net: Network) -> list[int]:
     while lanes < largest:
         ladder.add(lanes)
         lanes = max(lanes + 1, round(lanes * 2**0.5))
-    for layer in net.layers:
+    for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
+        # one SIMD per distinct SF: a padded layer's intervals too (TFC: 784 in 40 words)
+        simds = {-(-layer.fan_in // sf): None for sf in range(1, layer.fan_in + 1)}
         for pe in divisors(layer.neurons):
-            for simd in divisors(layer.fan_in):
+            for simd in simds if may_pad(layer, pixel) else divisors(layer.fan_in):
                 ladder.add(math.ceil(largest / layer.cycles_at(pe, simd)))
     return sorted(ladder)
 
@@ -287,7 +308,9 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
     port = max(width for width, _ in GEOMETRY[board.family][0])
     foldings: dict[tuple, tuple[int, float, int, int | None, Network]] = {}
     for lanes in lane_ladder(net):
-        for word_bits in (None, port):  # fewest PEs, or input words one port wide
+        # fewest lanes, or input words at most one or two ports wide (a padded SIMD of
+        # fewest lanes may be a wide word on few PEs: TFC's 4 x 79 where 16 x 20 fits)
+        for word_bits in (None, port, 2 * port):
             folded = fold_auto(net, lanes, word_bits)
             key = tuple((la.pe, la.simd) for la in folded.layers)
             if key not in foldings:
@@ -297,15 +320,7 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
     smallest = min(candidate[1] for candidate in foldings.values())
     if smallest > LOGIC_LIMIT * board.luts:
         # a fact (block RAM, counted exactly) before an estimate (logic)
-        least = min((c[4] for c in foldings.values()), key=lambda f: weight_blocks(f, board.family))
-        short = estimate(least, board, share=1.0)
-        if short.blocks_short:
-            tried = " ".join(f"{pe}x{simd}" for pe, simd in short.folding)
-            raise BoardError(
-                f"{board.name}: no folding of {net.name} fits: with the fewest weight blocks "
-                f"({tried}) {short.problem}; build for a board with more block RAM, or use "
-                "a smaller model"
-            )
+        _refuse_if_short_of_blocks(net, [c[4] for c in foldings.values()], board)
         raise BoardError(
             f"{board.name}: no folding of {net.name} fits: even its smallest folding needs an "
             f"estimated {smallest:.0f} logic cells, over the {LOGIC_LIMIT * board.luts:.0f} "
@@ -314,10 +329,10 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             "--folding: refused only past the whole device, left to nextpnr otherwise)"
         )
     budget = max(
-        LOGIC_BUDGET[board.family] * board.luts,
+        logic_budget(net, board.family) * board.luts,
         min(OVER_SMALLEST * smallest, LOGIC_LIMIT * board.luts),
     )
-    last = None
+    last, short_of_blocks = None, True
     for _interval, cells, lanes, word_bits, folded in sorted(foldings.values(), key=_speed):
         if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:
             continue  # over budget by the model alone: not worth elaborating
@@ -330,6 +345,9 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
             )
         if last.fits:
             return folded, last
+        short_of_blocks &= last.blocks_short
+    if last is not None and short_of_blocks:  # every folding tried: say so for the blocks
+        _refuse_if_short_of_blocks(net, [c[4] for c in foldings.values()], board)
     if last is None:  # every folding within the logic has its weights over the blocks
         raise BoardError(
             f"{board.name}: no folding of {net.name} fits: the weight ROMs of every folding "
@@ -342,6 +360,20 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
         f"{last.problem}); build for a board with more block RAM and logic, or use a "
         "smaller model"
     )
+
+
+def _refuse_if_short_of_blocks(net: Network, foldings: list[Network], board: Board) -> None:
+    """BoardError naming the blocks when even the folding with the fewest weight blocks
+    has more memories in block RAM than the board holds."""
+    least = min(foldings, key=lambda f: weight_blocks(f, board.family))
+    short = estimate(least, board, share=1.0)
+    if short.blocks_short:
+        tried = " ".join(f"{pe}x{simd}" for pe, simd in short.folding)
+        raise BoardError(
+            f"{board.name}: no folding of {net.name} fits: with the fewest weight blocks "
+            f"({tried}) {short.problem}; build for a board with more block RAM, or use "
+            "a smaller model"
+        )
 
 
 def _speed(candidate: tuple) -> tuple:

@@ -108,7 +108,10 @@ class PLLDomain(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        plan, clk_out = self.plan, Signal()
+        # ``keep``: the name survives synthesis, so nextpnr finds the net the clock
+        # constraint names (without it the PLL clock was unconstrained: placement and
+        # routing were not timing-driven towards it)
+        plan, clk_out = self.plan, Signal(attrs={"keep": 1})
         clk_io = platform.request(platform.default_clk, dir="-")
         if plan.family == "ice40":
             p = plan.params

@@ -24,7 +24,7 @@ from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
-from bnnhw.rtl_gen.width import Downsizer, WordSelector, converter
+from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter
 
 
 def port_format_for(
@@ -34,14 +34,34 @@ def port_format_for(
     layers = [layer_hw(layer) for layer in net.layers]
     first, last = layers[0], layers[-1]
     word = first.stream_word
-    in_word = in_word or word
     frame = first.frame_bits
-    what = "pixel (channels x input bits)" if first.window else "word (SIMD x input bits)"
-    if in_word < 1 or not (word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)):
-        raise ValueError(
-            f"input word of {in_word} bits: it must divide the first layer's "
-            f"{word}-bit {what}, or be a multiple of it that divides the {frame}-bit frame"
-        )
+    if first.pad:
+        # a Gearbox repacks the host's words: any width of whole codes that divides the
+        # frame. By default the widest up to a SIMD word (a narrow shifter: TFC's 16 bits
+        # into 20), unless its words would arrive slower than the slowest layer's
+        # interval: then the narrowest wider than a SIMD word
+        code = first.element_bits
+        widths = [w for w in range(code, frame + 1, code) if frame % w == 0]
+        interval = max(hw.walk_cycles for hw in layers)
+        narrow = max(w for w in widths if w <= word)
+        wide = min(w for w in widths if w >= word)
+        in_word = in_word or (narrow if frame // narrow <= interval else wide)
+        if in_word < 1 or in_word % code or frame % in_word:
+            raise ValueError(
+                f"input word of {in_word} bits: it must divide the {frame}-bit frame in "
+                f"whole {code}-bit codes (the first layer pads its input to SIMD words)"
+            )
+    else:
+        in_word = in_word or word
+        what = "pixel (channels x input bits)" if first.window else "word (SIMD x input bits)"
+        if in_word < 1 or not (
+            word % in_word == 0 or (in_word % word == 0 and frame % in_word == 0)
+        ):
+            raise ValueError(
+                f"input word of {in_word} bits: it must divide the first layer's "
+                f"{word}-bit {what}, or be a multiple of it that divides the {frame}-bit "
+                "frame"
+            )
     if out_beat < 0:
         raise ValueError(f"output word of {out_beat} bits: give a positive width")
     out_word = max(1, (net.classes - 1).bit_length()) + (
@@ -84,7 +104,9 @@ class Accelerator(wiring.Component):
         # layer reads the FIFO's word in place, and the selector holds it while it does
         widths = [self.port_format.in_word] + [hw.neurons for hw in self.layers[:-1]]
         self.converters = [
-            converter(
+            Gearbox(width, hw.stream_word, self.port_format.frame_words)
+            if index == 0 and hw.pad  # host words into zero-padded SIMD words, per frame
+            else converter(
                 width, hw.stream_word, in_place=index > 0 and self.layers[index - 1].window is None
             )
             for index, (width, hw) in enumerate(zip(widths, self.layers, strict=True))
@@ -142,9 +164,10 @@ class Accelerator(wiring.Component):
     def latency_cycles(self) -> int:
         """Clock edges from a frame's first input handshake to its result's, with no stalls.
 
-        Per layer: its input words arrive (SF, or the host's words for layer 0), NF * SF
-        compute cycles and ``MVTU.latency`` (its pipeline registers); plus one per
-        registered width converter (``latency``), the input register slice and the
+        Per layer: its input words arrive (SF, or the host's words for layer 0; through a
+        ``Gearbox``, its ``frame_cycles``), NF * SF compute cycles and ``MVTU.latency``
+        (its pipeline registers); plus one per registered width converter (``latency``),
+        the input register slice and the
         argmax's pipeline (``SkidBuffer.latency``, ``Argmax.latency``); with output beats,
         one for the output converter and one per further beat (to the result's last beat).
         Pinned against simulation by the tests. With convolutions the figure is an upper
@@ -156,7 +179,10 @@ class Accelerator(wiring.Component):
         stages = zip(self.layers, self.stages, self.converters, strict=True)
         for index, (hw, mvtu, conv) in enumerate(stages):
             load = max(hw.sf, self.port_format.frame_words) if index == 0 else hw.sf
-            total += load + hw.cycles + mvtu.latency + (conv.latency if conv else 0)
+            if isinstance(conv, Gearbox):  # its padded last word may cost a cycle more
+                total += conv.frame_cycles + hw.cycles + mvtu.latency
+            else:
+                total += load + hw.cycles + mvtu.latency + (conv.latency if conv else 0)
         if self.port_format.out_beats > 1:
             total += self.port_format.out_beats
         return total

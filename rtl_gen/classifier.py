@@ -40,7 +40,7 @@ from bnnhw.rtl_gen.checks import refuse
 class ResourceEstimate:
     """What the classifier costs before synthesis (``boards/fit.py``'s model).
 
-    ``logic_cells`` is the fitted iCE40 model summed over the layers, without the board
+    ``logic_cells`` is the hand-set iCE40 model summed over the layers, without the board
     link the model adds for a whole-chip design; weights live in ROMs of ``weight_bits``.
     """
 

@@ -85,6 +85,11 @@ class LayerHW:
         return self.fan_in * self.in_bits
 
     @property
+    def padded_width(self) -> int:
+        """Bits of one input vector as the layer reads it: SF words of SIMD codes."""
+        return self.sf * self.simd * self.in_bits
+
+    @property
     def acc_range(self) -> tuple[int, int]:
         """Range of the value the accumulator holds (matches, or the n-bit dot product)."""
         if self.in_bits == 1:
@@ -107,9 +112,16 @@ class LayerHW:
         ends = np.concatenate([k * lo + m, k * hi + m])
         return int(ends.min()), int(ends.max())
 
+    pad = _from_layer("pad", "zero elements that fill the input vector's last SIMD word")
+
     def weight_words(self) -> list[int]:
-        """The weight ROM contents, one PE * SIMD-bit word per (nf, sf)."""
-        tiles = self.rows.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        """The weight ROM contents, one PE * SIMD-bit word per (nf, sf).
+
+        A padded element is a 0 on the input (a -1 code, or the n-bit code 0) and its
+        weight bit is 1: XNOR(0, 1) = 0 adds no match, and an n-bit lane adds +0.
+        """
+        rows = np.pad(self.rows, ((0, 0), (0, self.pad)), constant_values=1)
+        tiles = rows.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
         flat = tiles.reshape(self.nf * self.sf, self.pe * self.simd)
         return [int.from_bytes(np.packbits(w, bitorder="little").tobytes(), "little") for w in flat]
 

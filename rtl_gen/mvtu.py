@@ -3,13 +3,16 @@
 Data path, one stage per line (the latency of each is in brackets)::
 
     i (SIMD x in_bits per beat) -> double-buffered input memory, 2 x SF words
+        (SF = ceil(fan_in / SIMD): the upstream zero-pads the last word, whose padded
+        elements have weight bits that make their products 0)
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
     compare (hidden: acc >= T -> PE bits | output: scores), registered         [1]**
-    the segment shifts into the frame's output vector; the last one pushes
-    the vector into the output FIFO                                            [1]
+    the segment shifts into the frame's output vector register                 [1]
+    the whole vector is pushed into the output FIFO (a register when it holds
+    one vector; else a memory and then a register)                             [1 | 2]
     o (whole output vector per beat) <- output FIFO
 
 [1]*: with ``register_every`` 0 (a combinational tree) the +-code is not registered.
@@ -60,10 +63,10 @@ class MVTU(wiring.Component):
         consumer_hold: int = 0,
     ) -> None:
         problem = None
-        if hw.neurons % hw.pe or hw.fan_in % hw.simd:
+        if hw.neurons % hw.pe or hw.simd > hw.fan_in:
             problem = (
                 f"layer {hw.name!r}: PE={hw.pe} must divide its {hw.neurons} neurons and "
-                f"SIMD={hw.simd} its fan-in {hw.fan_in}"
+                f"SIMD={hw.simd} be at most its fan-in {hw.fan_in}"
             )
         elif register_every < 0:
             problem = f"layer {hw.name!r}: register_every must be >= 0, got {register_every}"
@@ -90,9 +93,35 @@ class MVTU(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from issuing a word to its frame's output being pushed (last word)."""
+        """Cycles from issuing a frame's last word to its output vector on ``o``: the
+        memory reads, the signed terms, the tree, the accumulator, the compare, the
+        vector register and the FIFO (a register, or its memory and then a register)."""
         stages = self.signed_term_stages + self.compare_stages
-        return 3 + stages + tree_stages(self.hw.simd, self.register_every)
+        fifo = 1 if self.fifo_depth == 1 else 2
+        return 2 + stages + tree_stages(self.hw.simd, self.register_every) + fifo
+
+    @property
+    def credits(self) -> int:
+        """Frames that may be between their start and the consumer taking their output.
+
+        A frame holds a credit for its latency (at most the deeper FIFO's), 3 cycles and
+        the consumer's hold; enough credits keep frames issuing back to back.
+        """
+        stages = self.signed_term_stages + self.compare_stages
+        longest = 4 + stages + tree_stages(self.hw.simd, self.register_every)
+        return math.ceil((longest + 3 + self.consumer_hold) / self.hw.cycles) + 1
+
+    @property
+    def fifo_depth(self) -> int:
+        """Output vectors the FIFO holds.
+
+        With two credits, one: the vector register holds the other credit's vector until
+        the FIFO, a single register whose ``w_rdy`` is exact, has room, which it has
+        by the cycle the next frame's last segment can arrive. With more (short frames),
+        every credit's: a deeper buffered FIFO's ``w_rdy`` can lag a read by a cycle, and
+        a back-to-back frame's last segment would overwrite a vector not yet pushed.
+        """
+        return 1 if self.credits == 2 else self.credits
 
     @property
     def compare_stages(self) -> int:
@@ -144,12 +173,9 @@ class MVTU(wiring.Component):
         m.d.sync += w_bank.eq(next_w_bank)
 
         # -- output FIFO; a frame starts only with a free slot guaranteed --------------------
-        # a frame holds a credit from its start until the consumer takes its output
-        # (latency + 3 cycles, and the consumer's hold); enough credits keep frames
-        # issuing back to back
-        depth = math.ceil((self.latency + 3 + self.consumer_hold) / hw.cycles) + 1
+        depth = self.credits
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
-            width=len(self.o.payload), depth=depth
+            width=len(self.o.payload), depth=self.fifo_depth
         )
         # frames that may still start: one is taken at a start, given back when the
         # consumer reads a frame's output (started - read = in flight + in the FIFO)
@@ -262,18 +288,24 @@ class MVTU(wiring.Component):
             m.d.sync += [segment.eq(compared), done4.eq(done3), nf4.eq(nf3)]
 
         # -- assemble the frame's output vector ----------------------------------------------
-        # segments 0 .. NF-2 shift in from the top (one shared enable, no address
-        # decoder); the last one completes the vector on its way into the FIFO
+        # every segment shifts in from the top (one shared enable, no address decoder);
+        # after the last, the register holds the whole vector until the FIFO has room
+        # (``fifo_depth``: with two credits it is one credit's slot, and the FIFO holds
+        # one vector fewer)
         seg_width = len(segment)
-        earlier = Signal((nf_n - 1) * seg_width)
-        if nf_n > 1:
-            with m.If(done4):
-                m.d.sync += earlier.eq(Cat(earlier[seg_width:], segment))
+        vector = Signal(nf_n * seg_width)
+        complete = Signal()  # ``vector`` holds a whole frame's output, not yet pushed
+        with m.If(done4):
+            m.d.sync += vector.eq(Cat(vector[seg_width:], segment))
         m.d.comb += [
-            push.eq(done4 & (nf4 == nf_n - 1)),
+            push.eq(complete & out_fifo.w_rdy),
             out_fifo.w_en.eq(push),
-            out_fifo.w_data.eq(Cat(earlier, segment)),
+            out_fifo.w_data.eq(vector),
         ]
+        with m.If(done4 & (nf4 == nf_n - 1)):
+            m.d.sync += complete.eq(1)
+        with m.Elif(push):
+            m.d.sync += complete.eq(0)
         return m
 
     def _segment(self, m: Module, accs: list[Signal], nf2, nf3) -> Signal:

@@ -271,7 +271,7 @@ def test_build_gives_the_cli_report_and_errors(tmp_path, capsys, monkeypatch) ->
     board = bnnhw.build(DIGITS, api_dir, max_lanes=16, **kwargs)
     assert (board.fmax_mhz, board.logic_cells, board.bram) == (fmax, 2300, 9)
     assert board.timing_met and board.bitstream.is_file()
-    assert board.build.folding == ((1, 16), (1, 16), (1, 16), (1, 4))
+    assert board.build.folding == ((1, 16), (1, 16), (1, 16), (1, 3))  # 64 inputs in 22 words of 3
     # every line the CLI printed, in order (step times aside), with the API's folder names
     printed = out.replace(str(cli_dir), str(api_dir)).splitlines()
     assert [_untimed(line) for line in printed] == [_untimed(line) for line in lines]

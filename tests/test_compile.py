@@ -18,8 +18,8 @@ MODEL = ROOT / "models" / "digits_w1a1_in8_classic.onnx"
 # max_lanes=128. The largest layer, 64 x 64 = 4096 products, over 128 lanes sets the target:
 # 4096 / 128 = 32 cycles. A 64 x 64 layer needs >= 4096 / 32 = 128 lanes: PE 2 x SIMD 64
 # (PE 1 would need SIMD 128 > fan-in), NF 32 x SF 1 = 32 cycles. The 10 x 64 output layer
-# needs >= 640 / 32 = 20 lanes: PE 5 x SIMD 4 (PE 1 or 2 would need SIMD 20 or 10, which do
-# not divide 64), NF 2 x SF 16 = 32 cycles.
+# needs >= 640 / 32 = 20 lanes: PE 5 x SIMD 4 (PE 1 x SIMD 20 pads 64 inputs to 4 words, 40
+# cycles; PE 2 x SIMD 10 to 7, 35 cycles), NF 2 x SF 16 = 32 cycles.
 HAND_FOLDING = [(2, 64)] * 3 + [(5, 4)]
 HAND_CYCLES = 32
 # Ports: the first layer takes SIMD 64 x 8 bits = 512-bit words, 64 x 8 bits = one word per

@@ -22,14 +22,16 @@ def _net():
 # ceil(50176 / lanes) cycles, each layer takes the fewest lanes meeting it, then the fewest PEs.
 # 16 lanes: target 3136; fc0 needs 50176 / 3136 = 16 lanes: 1 x 16 (64 x 49 = 3136 cycles);
 #   fc1 (2048) and fc2 (320) meet it on one lane.
-# 256 lanes: target 196; fc0 needs 256 lanes: PE 1, 2, 4, 8 would need SIMD 256, 128, 64, 32,
-#   none divides 784, so 16 x 16 (4 x 49 = 196); fc1 needs 2048 / 196 -> 11, i.e. 16 lanes:
-#   1 x 16 (32 x 4 = 128); fc2 needs 320 / 196 -> 2 lanes: 1 x 2 (10 x 16 = 160).
+# 256 lanes: target 196; fc0 needs 256 lanes: 16 x 16 (4 x 49 = 196), the only folding of
+#   256 lanes (PE 1 x SIMD 256 would need 64 x 4 = 256 cycles; SIMD 128, 64, 32 likewise);
+#   fc1 needs 2048 / 196 -> 11 lanes: 1 x 11, its 64 inputs padded to 6 words of 11
+#   (32 x 6 = 192; without padding 1 x 16, 128 cycles); fc2 needs 320 / 196 -> 2 lanes:
+#   1 x 2 (10 x 16 = 160).
 # 10**6 lanes: target 1: everything in parallel.
 HAND_FOLDINGS = {
     1: ([(1, 1), (1, 1), (1, 1)], [50176, 2048, 320]),
     16: ([(1, 16), (1, 1), (1, 1)], [3136, 2048, 320]),
-    256: ([(16, 16), (1, 16), (1, 2)], [196, 128, 160]),
+    256: ([(16, 16), (1, 11), (1, 2)], [196, 192, 160]),
     10**6: ([(64, 784), (32, 64), (10, 32)], [1, 1, 1]),
 }
 
@@ -59,7 +61,7 @@ def test_explicit_folding_by_name_and_index(tmp_path):
             {"fc0": {"pe": 7, "simd": 49}},
             r"PE=7 does not divide its 64 neurons; choose one of \[1, 2",
         ),
-        ({"fc0": {"pe": 8, "simd": 10}}, "SIMD=10 does not divide its fan-in 784"),
+        ({"fc1": {"pe": 8, "simd": 65}}, "SIMD=65 is more than its fan-in 64"),
         ({"nope": {"pe": 1, "simd": 1}}, "no layer named 'nope'"),
         ({"fc0": {"pe": 1}}, "needs"),
         ({"fc0": {"pe": 1, "simd": 1}}, r"no folding given for layer\(s\) fc1, fc2"),
@@ -125,3 +127,23 @@ def test_explicit_simd_must_fit_the_pixels_after_a_convolution():
     folding[str(dense)]["simd"] = bad
     with pytest.raises(InputError, match=f"not a multiple of, the {channels} channels"):
         fold_explicit(net, folding, "fold.json")
+
+
+def test_padding_is_refused_where_the_input_arrives_pixel_by_pixel():
+    """A convolution's window and a dense layer after a map must divide their fan-in; a
+    dense layer after a dense one may pad (the converter zero-extends the whole vector)."""
+    net = _conv_net("cnv_mnist_nopad_w1a1_in8_classic")
+    folding = {str(i): {"pe": 1, "simd": 1} for i in range(len(net.layers))}
+    conv = next(i for i, la in enumerate(net.layers) if la.window is not None)
+    fan_in = net.layers[conv].fan_in
+    bad = next(d for d in range(2, fan_in) if fan_in % d)
+    with pytest.raises(InputError, match=f"SIMD={bad} does not divide its fan-in {fan_in}, and a "):
+        fold_explicit(net, {**folding, str(conv): {"pe": 1, "simd": bad}}, "fold.json")
+    dense = next(i for i, la in enumerate(net.layers) if la.window is None)
+    fan_in = net.layers[dense].fan_in
+    with pytest.raises(InputError, match="a layer after a convolution cannot be zero-padded"):
+        fold_explicit(net, {**folding, str(dense): {"pe": 1, "simd": fan_in - 1}}, "fold.json")
+    last = len(net.layers) - 1
+    odd = net.layers[last].fan_in - 1
+    padded = fold_explicit(net, {**folding, str(last): {"pe": 1, "simd": odd}}, "fold.json")
+    assert padded.layers[last].sf == 2 and padded.layers[last].pad == odd - 1

@@ -51,11 +51,11 @@ def test_word_selector_sends_pieces_in_place(gap, narrow):
 def test_converter_parameters_are_checked():
     assert converter(16, 16) is None
     with pytest.raises(ValueError, match="no integer-ratio converter"):
-        converter(12, 8)
-    with pytest.raises(ValueError, match="narrow width 4 must divide the wide 10"):
-        Downsizer(10, 4)
-    with pytest.raises(ValueError, match="narrow width 4 must divide the wide 10"):
-        WordSelector(10, 4)
+        converter(8, 12)
+    with pytest.raises(ValueError, match="narrow width 10 must be 1 to the wide 4"):
+        Downsizer(4, 10)
+    with pytest.raises(ValueError, match="narrow width 0 must be 1 to the wide 4"):
+        WordSelector(4, 0)
 
 
 @pytest.mark.parametrize("with_scores", [True, False])

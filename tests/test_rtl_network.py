@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import bnnhw
 from bnnhw import golden
 from bnnhw.ir import InputSpec
-from bnnhw.passes.folding import divisors, fold_auto
+from bnnhw.passes.folding import divisors, fold_auto, fold_explicit
 from bnnhw.rtl_gen import Accelerator
 from bnnhw.sim.amaranth_streams import run_streams
 
@@ -84,7 +84,8 @@ def networks_and_foldings(draw):
     )
     for layer in net.layers:
         layer.pe = draw(st.sampled_from(divisors(layer.neurons)))
-        layer.simd = draw(st.sampled_from(divisors(layer.fan_in)))
+        # any SIMD: one that does not divide the fan-in zero-pads the vector's last word
+        layer.simd = draw(st.integers(1, layer.fan_in))
     return net, seed
 
 
@@ -115,3 +116,48 @@ def test_results_in_narrow_output_words(out_beat):
     single = Accelerator(net, out_beat=out_beat)
     fast = run_streams(single, words[: fmt.frame_words], fmt.out_beats)
     assert fast.out_cycles[-1] - 1 == single.latency_cycles
+
+
+@pytest.mark.parametrize("in_word", [None, 8, 32])
+def test_padded_first_layer_latency_and_steady_state(in_word):
+    """SIMD 12 does not divide the 64 inputs: a Gearbox repacks the host's words into six
+    12-bit words, the last zero-padded; the hidden layer's 10 of 32 pads likewise. The
+    results are golden's, the latency is the formula's and frames still stream at the
+    slowest layer's interval."""
+    net = bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx")
+    net = fold_explicit(
+        net,
+        {
+            "0": {"pe": 4, "simd": 12},
+            "1": {"pe": 4, "simd": 10},
+            "2": {"pe": 4, "simd": 32},
+            "3": {"pe": 5, "simd": 16},
+        },
+        "test",
+    )
+    assert [layer.pad for layer in net.layers] == [8, 6, 0, 0]
+    x = random_frames(np.random.default_rng(7), net.input, 8)
+    acc, run, classes, scores = _run(net, x, in_word=in_word)
+    assert acc.port_format.in_word == (in_word or 8)  # the widest divisor of 64 up to 12
+    _assert_matches_golden(net, x, classes, scores)
+    assert run.out_cycles[0] - 1 == acc.latency_cycles
+    interval = max(acc.ideal_cycles, acc.port_format.frame_words)
+    steady = (run.out_cycles[-1] - run.out_cycles[2]) / (len(x) - 3)
+    assert steady <= 1.05 * interval
+    _, _, classes, scores = _run(net, x, in_word=in_word, gap=0.4, seed=3)
+    _assert_matches_golden(net, x, classes, scores)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_cycle_layers_under_heavy_backpressure(seed):
+    """Fully unrolled layers (NF = SF = 1) start a frame every cycle and hold several
+    credits, so their FIFOs fill and drain under stalls while the next frame's vector is
+    already assembled; every output is still golden's (a vector overwritten before its
+    push would show as a wrong or missing result)."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, [12, 9, 6, 4], InputSpec(shape=(12,), bits=1))
+    for layer in net.layers:
+        layer.pe, layer.simd = layer.neurons, layer.fan_in
+    x = random_frames(rng, net.input, 60)
+    _, _, classes, scores = _run(net, x, gap=0.6, seed=seed)
+    _assert_matches_golden(net, x, classes, scores)

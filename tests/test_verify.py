@@ -175,3 +175,22 @@ def test_results_in_narrow_output_words_on_icarus(tmp_path):
     vectors = make_vectors(build, frames=30, seed=6)
     result = runner.simulate(build, vectors, simulator="icarus", in_gap=0.3, out_gap=0.3, seed=6)
     _check(result, 30)
+
+
+@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
+def test_padded_simd_on_both_simulators(tmp_path, simulator):
+    """SIMD 12 and 10 do not divide the 64 inputs: a Gearbox repacks the host's 8-bit
+    words into zero-padded 12-bit words, and the hidden layer's converter pads the 64-bit
+    vector to 70 bits. Every output bit still matches golden under random backpressure."""
+    folding = {
+        "0": {"pe": 4, "simd": 12},
+        "1": {"pe": 8, "simd": 10},
+        "2": {"pe": 2, "simd": 64},
+        "3": {"pe": 5, "simd": 16},
+    }
+    (tmp_path / "fold.json").write_text(json.dumps(folding))
+    build = compile_model(MODELS["in1"], tmp_path / "b", folding=str(tmp_path / "fold.json"))
+    assert [layer["sf"] for layer in build.report["layers"]][:2] == [6, 7]
+    vectors = make_vectors(build, frames=40, seed=9)
+    result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=9)
+    _check(result, 40)

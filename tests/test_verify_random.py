@@ -33,7 +33,8 @@ def test_random_onnx_networks_and_foldings_on_verilator(spec, data, tmp_path_fac
     folding = {
         str(i): {
             "pe": data.draw(st.sampled_from(divisors(layer.out_features))),
-            "simd": data.draw(st.sampled_from(divisors(layer.in_features))),
+            # any SIMD: one that does not divide the fan-in pads the input vector
+            "simd": data.draw(st.integers(1, layer.in_features)),
         }
         for i, layer in enumerate(spec.layers)
     }

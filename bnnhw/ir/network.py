@@ -218,8 +218,9 @@ class Layer:
         return 2 if self.ternary else self.in_bits
 
     def cycles_at(self, pe: int, simd: int) -> int:
-        """Compute cycles per frame at a folding: positions * (neurons / PE) * (fan_in / SIMD)."""
-        return self.positions * (self.neurons // pe) * (self.fan_in // simd)
+        """Compute cycles per frame at a folding: positions * (neurons / PE) * SF, where
+        SF = ceil(fan_in / SIMD) (a dense layer's vector may be zero-padded to SF x SIMD)."""
+        return self.positions * (self.neurons // pe) * -(-self.fan_in // simd)
 
     def _folding(self) -> tuple[int, int]:
         if self.pe is None or self.simd is None:
@@ -233,8 +234,15 @@ class Layer:
 
     @property
     def sf(self) -> int:
-        """Synapse fold: SIMD words per input vector."""
-        return self.fan_in // self._folding()[1]
+        """Synapse fold: SIMD words per input vector, the last one zero-padded if SIMD does
+        not divide the fan-in (:attr:`pad`)."""
+        return -(-self.fan_in // self._folding()[1])
+
+    @property
+    def pad(self) -> int:
+        """Elements of zero padding that fill the vector's last SIMD word: their weights
+        make every padded product 0, so they change no accumulator."""
+        return self.sf * self._folding()[1] - self.fan_in
 
     @property
     def product_cycles(self) -> int:

@@ -86,7 +86,11 @@ def _check_input(spec: InputSpec) -> None:
         _check_op(op, spec.size, "input preprocess")
 
 
-def _check_layer(layer: Layer, i: int, in_codes: tuple[int, int], in_bits: int) -> None:
+def _check_layer(
+    layer: Layer, i: int, in_codes: tuple[int, int], in_bits: int, pixels: bool = False
+) -> None:
+    """``pixels``: the layer's input arrives pixel by pixel (a convolution's window, or a
+    dense layer after a map), so its SIMD must divide its fan-in rather than pad it."""
     w = np.asarray(layer.weights)
     if w.ndim != 2 or min(w.shape) < 1:
         raise ValueError(f"weights have shape {w.shape}; expected (neurons, fan_in), both >= 1")
@@ -100,10 +104,13 @@ def _check_layer(layer: Layer, i: int, in_codes: tuple[int, int], in_bits: int) 
         raise ValueError(f"in_range is {list(layer.in_range)}, its input codes span {in_codes}")
     if not isinstance(layer.is_output, bool):
         raise ValueError(f"is_output is {layer.is_output!r}, not true/false")
-    for name, size in (("pe", n), ("simd", layer.fan_in)):
-        value = getattr(layer, name)
-        if value is not None and size % _int(value, name):
-            raise ValueError(f"{name} {value} does not divide {size}")
+    if layer.pe is not None and n % _int(layer.pe, "pe"):
+        raise ValueError(f"pe {layer.pe} does not divide {n}")
+    simd = layer.simd
+    if simd is not None and _int(simd, "simd") > layer.fan_in:
+        raise ValueError(f"simd {simd} is more than the fan-in {layer.fan_in}")
+    if simd is not None and pixels and layer.fan_in % simd:
+        raise ValueError(f"simd {simd} does not divide {layer.fan_in} (pixels in: no padding)")
     layer.acc_scale = _per_neuron(layer.acc_scale, n, "acc_scale", "f")
     layer.thresholds = _per_neuron(layer.thresholds, n, "thresholds", "i")
     layer.directions = _per_neuron(layer.directions, n, "directions", "i")
@@ -140,8 +147,9 @@ def check_network(net: Network) -> None:
         label = f"layer {i} ({layer.name!r})" if isinstance(layer.name, str) else f"layer {i}"
         if not isinstance(layer.name, str) or not layer.name:
             raise ValueError(f"{label}: name {layer.name!r} is not a non-empty string")
+        pixels = layer.window is not None or (i > 0 and net.layers[i - 1].window is not None)
         try:
-            _check_layer(layer, i, codes, bits)
+            _check_layer(layer, i, codes, bits, pixels)
         except ValueError as exc:
             raise ValueError(f"{label}: {exc}") from None
         codes, bits = (-1, 1), 1

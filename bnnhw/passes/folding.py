@@ -12,6 +12,12 @@ walks its map likewise, whatever the folding (``Layer.walk_cycles``): those walk
 floor on the target.
 A dense layer after a convolution receives one pixel per beat, so its SIMD must divide,
 or be a multiple of, the pixel's channels.
+
+SIMD need not divide the fan-in of a dense layer fed by the host or by another dense
+layer: its input vector is zero-padded to SF = ceil(fan_in / SIMD) words (``Layer.pad``),
+which lets a fan-in such as TFC's 784 = 2^4 x 7^2 take intervals its divisors miss (SIMD
+20: 40 words, where 16 gives 49 and 28 gives 28). A convolution's window and a dense layer
+after a map arrive pixel by pixel, so there SIMD must divide the fan-in.
 """
 
 from __future__ import annotations
@@ -42,6 +48,18 @@ def simd_fits(simd: int, pixel: int | None) -> bool:
     return pixel is None or pixel % simd == 0 or simd % pixel == 0
 
 
+def may_pad(layer: Layer, pixel: int | None) -> bool:
+    """Can ``layer``'s input vector be zero-padded to whole SIMD words (see the module)?"""
+    return layer.window is None and pixel is None
+
+
+def simd_choices(layer: Layer, pixel: int | None) -> list[int]:
+    """The SIMD widths ``layer`` may take, smallest first."""
+    if may_pad(layer, pixel):
+        return list(range(1, layer.fan_in + 1))
+    return [d for d in divisors(layer.fan_in) if simd_fits(d, pixel)]
+
+
 def upstream_pixels(net: Network) -> list[int | None]:
     """Per layer: channels of the pixels it receives when it is a dense layer after a map."""
     pixels: list[int | None] = []
@@ -55,7 +73,8 @@ def upstream_pixels(net: Network) -> list[int | None]:
 def cheapest_folding(
     layer: Layer, target_cycles: int, pixel: int | None = None, word_bits: int | None = None
 ) -> tuple[int, int]:
-    """Fewest lanes meeting the target; among equals the fewest PEs (smaller muxes).
+    """Fewest lanes meeting the target; among equals no padding, then the fewest PEs
+    (smaller muxes).
 
     ``word_bits``: first of all, input words (SIMD x input bits) of at most this many
     bits where any meets the target, so the layer's input buffer stays as narrow as a
@@ -63,12 +82,10 @@ def cheapest_folding(
     """
     best = None
     for pe in divisors(layer.neurons):
-        for simd in divisors(layer.fan_in):
-            if not simd_fits(simd, pixel):
-                continue
+        for simd in simd_choices(layer, pixel):
             if layer.cycles_at(pe, simd) <= target_cycles:
                 wide = word_bits is not None and simd * layer.in_bits > word_bits
-                key = (wide, pe * simd, pe)
+                key = (wide, pe * simd, layer.fan_in % simd != 0, pe)
                 if best is None or key < best[0]:
                     best = (key, pe, simd)
                 break  # larger SIMD only adds lanes
@@ -135,9 +152,17 @@ def fold_explicit(net: Network, folding: dict[str, dict[str, int]], source: str)
 
 
 def check_folding(net: Network, source: str = "folding") -> None:
-    """PE must divide the neurons and SIMD the fan-in of every layer."""
+    """PE must divide the neurons of every layer; SIMD the fan-in of every layer that
+    cannot be padded (:func:`may_pad`), and be at most the fan-in of the others."""
     for layer, pixel in zip(net.layers, upstream_pixels(net), strict=True):
         check_layer_folding(layer, source)
+        if layer.fan_in % layer.simd and not may_pad(layer, pixel):
+            why = "a convolution's window" if layer.window else "a layer after a convolution"
+            raise InputError(
+                f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide its "
+                f"fan-in {layer.fan_in}, and {why} cannot be zero-padded; choose one of "
+                f"{[d for d in divisors(layer.fan_in) if simd_fits(d, pixel)]}"
+            )
         if not simd_fits(layer.simd, pixel):
             fits = [d for d in divisors(layer.fan_in) if simd_fits(d, pixel)]
             raise InputError(
@@ -155,10 +180,10 @@ def check_layer_folding(layer: Layer, source: str) -> None:
             f"{source}: layer {layer.name!r}: PE={layer.pe} does not divide its "
             f"{layer.neurons} neurons; choose one of {divisors(layer.neurons)}"
         )
-    if layer.fan_in % layer.simd:
+    if layer.simd > layer.fan_in:
         raise InputError(
-            f"{source}: layer {layer.name!r}: SIMD={layer.simd} does not divide its "
-            f"fan-in {layer.fan_in}; choose one of {divisors(layer.fan_in)}"
+            f"{source}: layer {layer.name!r}: SIMD={layer.simd} is more than its fan-in "
+            f"{layer.fan_in}; choose at most {layer.fan_in}"
         )
 
 
