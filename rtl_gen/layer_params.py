@@ -59,6 +59,7 @@ class LayerHW:
     positions = _from_layer("positions")
     nf = _from_layer("nf")
     sf = _from_layer("sf")
+    pad = _from_layer("pad", "zero elements that fill the input vector's last SIMD word")
     cycles = _from_layer("product_cycles", "cycles of one matrix-vector product: NF x SF")
     frame_cycles = _from_layer("cycles", "compute cycles per frame")
     walk_cycles = _from_layer("steady_cycles", "steady-state cycles per frame (walks included)")
@@ -85,11 +86,6 @@ class LayerHW:
         return self.fan_in * self.in_bits
 
     @property
-    def padded_width(self) -> int:
-        """Bits of one input vector as the layer reads it: SF words of SIMD codes."""
-        return self.sf * self.simd * self.in_bits
-
-    @property
     def acc_range(self) -> tuple[int, int]:
         """Range of the value the accumulator holds (matches, or the n-bit dot product)."""
         if self.in_bits == 1:
@@ -111,8 +107,6 @@ class LayerHW:
         k, m = self.score_mul, self.score_add
         ends = np.concatenate([k * lo + m, k * hi + m])
         return int(ends.min()), int(ends.max())
-
-    pad = _from_layer("pad", "zero elements that fill the input vector's last SIMD word")
 
     def weight_words(self) -> list[int]:
         """The weight ROM contents, one PE * SIMD-bit word per (nf, sf).

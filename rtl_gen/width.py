@@ -1,11 +1,12 @@
 """Stream width converters, little-endian (element 0 in the low bits).
 
 They sit between the host and the first layer (host words of a chosen width) and between
-layers (a whole output vector in, SIMD-element words out). None adds a bubble: a new word
-is taken in the same cycle the last piece of the previous one leaves. A downsizer's word
-need not be a whole number of pieces: it is zero-padded at the top (a layer whose SIMD
-does not divide its fan-in). :class:`Gearbox` repacks a frame of host words into words
-of any other width, the frame's last one zero-padded.
+layers (a whole output vector in, SIMD-element words out). The integer-ratio ones add no
+bubble: a new word is taken in the same cycle the last piece of the previous one leaves.
+A downsizer's word need not be a whole number of pieces: it is zero-padded at the top (a
+layer whose SIMD does not divide its fan-in). :class:`Gearbox` repacks a frame of host
+words into words of any other width, the frame's last one zero-padded (which may cost a
+cycle).
 """
 
 from __future__ import annotations

@@ -127,6 +127,7 @@ def _layer(i: int, key: str, value: object) -> Callable[[dict], object]:
         (_layer(2, "in_range", "abc"), ["layer 2", "in_range"]),
         (_layer(1, "pe", "eight"), ["layer 1", "pe"]),
         (_layer(1, "pe", 5), ["layer 1", "pe 5"]),
+        (_layer(1, "simd", 100000), ["layer 1", "simd 100000 is more than the fan-in"]),
         (_layer(0, "window", {"channels": 1}), ["layer 0", "height"]),
         (_layer(3, "is_output", False), ["layer 3", "hidden layer"]),
         (lambda doc: doc["input"].__setitem__("bits", 0), ["input bits"]),

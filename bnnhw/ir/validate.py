@@ -110,7 +110,10 @@ def _check_layer(
     if simd is not None and _int(simd, "simd") > layer.fan_in:
         raise ValueError(f"simd {simd} is more than the fan-in {layer.fan_in}")
     if simd is not None and pixels and layer.fan_in % simd:
-        raise ValueError(f"simd {simd} does not divide {layer.fan_in} (pixels in: no padding)")
+        raise ValueError(
+            f"simd {simd} does not divide {layer.fan_in}, and a layer fed pixel by pixel "
+            "cannot pad its input"
+        )
     layer.acc_scale = _per_neuron(layer.acc_scale, n, "acc_scale", "f")
     layer.thresholds = _per_neuron(layer.thresholds, n, "thresholds", "i")
     layer.directions = _per_neuron(layer.directions, n, "directions", "i")
