@@ -177,11 +177,19 @@ def plot(points: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _point(text: str) -> tuple[str, str, str | None]:
+    """``MODEL:BOARD[@MHZ]`` -> (model, board, clock or None)."""
+    model, _, rest = text.partition(":")
+    board, _, clock = rest.partition("@")
+    return model, board, clock or None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--points",
-        help="comma-separated MODEL:BOARD (default: "
+        help="comma-separated MODEL:BOARD[@MHZ] (@MHZ: one build at that clock, no clock "
+        "search, for builds of many minutes; default: "
         + ", ".join(f"{m}:{b}" for m, b in POINTS)
         + ")",
     )
@@ -191,20 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-only", action="store_true", help="re-print OUT/qor.json")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE} at 12 MHz only")
     args = parser.parse_args(argv)
-    points = POINTS
+    points: list[tuple[str, str, str | None]] = [(m, b, None) for m, b in POINTS]
     if args.points:
-        points = [tuple(p.split(":", 1)) for p in args.points.split(",")]
-    extra: tuple[str, ...] = ()
+        points = [_point(p) for p in args.points.split(",")]
     if args.smoke:
-        points, extra = [SMOKE], ("--clock", "12")
+        points = [(*SMOKE, "12")]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "qor.json"
     rows = json.loads(saved.read_text()) if saved.is_file() else []
     if not args.table_only:
         matrix = _board_matrix()
-        for model, board in points:
+        for model, board, clock in points:
             print(f"{model} x {board} ...", file=sys.stderr, flush=True)
+            extra = ("--clock", clock) if clock else ()
             folder = Path(args.scratch) / f"{model}--{board}"
             folder.parent.mkdir(parents=True, exist_ok=True)
             source = _generated(model, Path(args.scratch)) if model in GENERATED else model

@@ -53,6 +53,7 @@ class Build:
     out_beat: int = 0
     with_scores: bool = True
     register_every: int = DEFAULT_REGISTER_EVERY
+    read_register: bool | None = None  # None: the board's (``Board.read_register``), or no
     net: Network | None = None
     top: str = ""
     verilog: Path | None = None
@@ -71,6 +72,7 @@ class Build:
             with_scores=self.with_scores,
             register_every=self.register_every,
             out_beat=self.out_beat,
+            read_register=bool(self.read_register),
         )
 
     def port_format(self) -> PortFormat:
@@ -98,6 +100,8 @@ def step_fold(build: Build) -> None:
         from bnnhw.boards import get_board
 
         board = get_board(build.board)
+    if build.read_register is None:
+        build.read_register = board is not None and board.read_register
     if build.folding == "auto" and build.max_lanes is None:
         if board is None:
             build.max_lanes = DEFAULT_MAX_LANES
@@ -156,6 +160,7 @@ def step_report(build: Build) -> None:
             "out_beat",
             "with_scores",
             "register_every",
+            "read_register",
             "top",
         )
     }

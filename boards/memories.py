@@ -27,6 +27,14 @@ GEOMETRY = {
     "ecp5": ([(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)], 18432, 128),
 }
 LOGIC_COST_ROM, LOGIC_COST_RAM = 1 / 16, 1.0  # memory_libmap's defaults, per bit
+# distributed RAM in the logic (written memories only): (width, depth, memory_libmap's cost)
+# of one cell. Yosys maps an ECP5 RAM that is wide and shallow (a line buffer of 512 bits
+# x 3, a pixel FIFO of 256 x 11) into TRELLIS_DPR16X4s and read flip-flops, not DP16KDs
+LUTRAM = {"ecp5": (4, 16, 4)}
+# a ``lib.fifo`` queue's memory: its read data goes straight into the consumer's logic,
+# 5.6 ns after the clock from an ECP5 DP16KD, so where distributed RAM holds it cheaply
+# it is not forced into a block (an output FIFO forced there was TFC's worst path)
+FIFO_STORAGE = "storage"
 MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
 
 
@@ -88,7 +96,7 @@ def blocks(mem: Mem, family: str) -> int:
 
 def auto_block(mem: Mem, family: str) -> bool:
     """Would Yosys map it to block RAM by itself (its cost model, without the mux terms)?"""
-    return _logic(mem) > blocks(mem, family) * GEOMETRY[family][2]
+    return _logic(mem, family) > blocks(mem, family) * GEOMETRY[family][2]
 
 
 def rom_kind(width: int, depth: int, family: str = "ice40") -> str:
@@ -114,14 +122,21 @@ class MemoryPlan:
         )
 
 
-def _logic(mem: Mem) -> float:
-    """Yosys' logic cost of a memory: ~LUTs for a ROM, flip-flops for a RAM."""
-    return mem.bits * (LOGIC_COST_ROM if mem.rom else LOGIC_COST_RAM)
+def _logic(mem: Mem, family: str) -> float:
+    """Yosys' logic cost of a memory: ~LUTs for a ROM; for a RAM, flip-flops or, where the
+    family has it and it is cheaper, distributed RAM."""
+    if mem.rom:
+        return mem.bits * LOGIC_COST_ROM
+    cost = mem.bits * LOGIC_COST_RAM
+    if family in LUTRAM:
+        width, depth, cell = LUTRAM[family]
+        cost = min(cost, math.ceil(mem.width / width) * math.ceil(mem.depth / depth) * cell)
+    return cost
 
 
 def saved_per_block(mem: Mem, family: str) -> float:
     """Logic a memory frees by moving to block RAM, per block."""
-    return _logic(mem) / blocks(mem, family)
+    return _logic(mem, family) / blocks(mem, family)
 
 
 def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
@@ -141,7 +156,10 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
     left = [
         m
         for m in mems
-        if not auto_block(m, family) and m.sync_read and _logic(m) >= MIN_FORCED_LOGIC
+        if not auto_block(m, family)
+        and m.sync_read
+        and _logic(m, family) >= MIN_FORCED_LOGIC
+        and not (family in LUTRAM and m.name == FIFO_STORAGE)
     ]
     forced, used = [], 0
     for mem in sorted(left, key=lambda m: (-saved_per_block(m, family), m.path)):

@@ -29,6 +29,10 @@ class Board:
     pll_pad: bool = False  # iCE40: the oscillator pin is the PLL's own pad (SB_PLL40_PAD)
     uart: tuple[str, int] = ("uart", 0)
     default_baud: int = 115_200
+    # a fabric register after each layer's memory reads (``MVTU.read_register``): an
+    # ECP5 DP16KD read is 5.8 ns from clock to data without the output register Yosys'
+    # synth_ecp5 does not infer, and it fed the XNORs in the same cycle
+    read_register: bool = False
 
     @cached_property
     def _platform(self):
@@ -88,6 +92,7 @@ BOARDS: dict[str, Board] = {
             # FT231X (3 Mbaud at most): 3 Mbaud is 8.33 clocks a bit at 25 MHz (4 % off);
             # 1 Mbaud is 25 clocks, and within 2 % at every PLL clock above
             default_baud=1_000_000,
+            read_register=True,
         ),
         Board(
             name="icesugar",

@@ -91,8 +91,10 @@ class Accelerator(wiring.Component):
         register_every: int = DEFAULT_REGISTER_EVERY,
         out_beat: int = 0,
         contents: bool = True,
+        read_register: bool = False,
     ) -> None:
-        """``contents=False``: ROMs of the right shapes, left empty (resource estimates)."""
+        """``contents=False``: ROMs of the right shapes, left empty (resource estimates);
+        ``read_register``: every MVTU registers its memories' reads (``MVTU``)."""
         try:
             self.port_format = port_format_for(net, in_word, with_scores, out_beat)
         except ValueError as exc:
@@ -119,9 +121,16 @@ class Accelerator(wiring.Component):
                 run_ahead=index > 0,
                 interval=self.interval,
                 contents=contents,
+                read_register=read_register,
             )
             if hw.window is not None
-            else MVTU(hw, register_every=register_every, contents=contents, consumer_hold=hold)
+            else MVTU(
+                hw,
+                register_every=register_every,
+                contents=contents,
+                consumer_hold=hold,
+                read_register=read_register,
+            )
             for index, (hw, hold) in enumerate(zip(self.layers, [*holds, 0], strict=True))
         ]
         self.argmax = argmax_for(
@@ -192,9 +201,10 @@ class Accelerator(wiring.Component):
         registers a convolution puts around its MVTU, one layer after another."""
         # conv_layer.py's registers in front of and behind the MVTU: pixel FIFO and window
         # FIFO (SyncFIFOBuffered: 2 cycles each from write to read), the window generator's
-        # output register (1), the downsizer to SIMD words (1), the register slice before
-        # the window FIFO (1), the pool's window and output registers (2). Counted for every
-        # layer, dense ones too: an upper estimate.
+        # output register (1), a Downsizer to SIMD words past 16 pieces (1; read in place
+        # up to 16, 0), the register slice before the window FIFO (1), the pool's window
+        # and output registers (2). Counted for every layer, dense ones too: an upper
+        # estimate.
         around_mvtu = 2 + 1 + 2 + 1 + SkidBuffer.latency + 2
         total = SkidBuffer.latency + self.argmax.latency
         total += self.port_format.frame_words + self.port_format.out_beats

@@ -50,11 +50,12 @@ class BenchSink(wiring.Component):
         frames_one = Signal(reset_less=True)  # frames == 1
         repeats_one = Signal(reset_less=True)  # repeats == 1
         # no reset: ``start`` clears it, and a reset's fan-out would sit on its enable path.
-        # Two 16-bit halves with a registered carry between them, not one 32-bit carry
-        # chain; the upper half catches up a cycle later, long before ``span`` is read.
-        low, high = Signal(16, reset_less=True), Signal(16, reset_less=True)
-        carry = Signal(reset_less=True)
-        m.d.comb += self.span.eq(Cat(low, high))
+        # Four bytes with a registered carry between each two, not one 32-bit carry chain
+        # (a 16-bit one was a CNV's worst path on the UP5K); each byte catches up a cycle
+        # after the one below, long before ``span`` is read.
+        pieces = [Signal(8, reset_less=True, name=f"span{k}") for k in range(4)]
+        carries = [Signal(reset_less=True, name=f"span_carry{k}") for k in range(3)]
+        m.d.comb += self.span.eq(Cat(*pieces))
 
         # the span: reset at the first result, counting until the last one arrives
         arrives = Signal()  # a result to hash
@@ -62,13 +63,19 @@ class BenchSink(wiring.Component):
         m.d.comb += [self.index_clear.eq(arrives), self.index_step.eq(armed & hashing)]
         first_came = Signal()  # the first result arrived last cycle (a register: fan-out)
         m.d.sync += first_came.eq(arrives & first)
-        m.d.sync += [high.eq(high + carry), carry.eq(0)]
+        for k in range(1, 4):  # each upper byte adds the carry out of the one below
+            total = pieces[k] + carries[k - 1]
+            m.d.sync += pieces[k].eq(total[:8])
+            if k < 3:
+                m.d.sync += carries[k].eq(total[8])
+        m.d.sync += carries[0].eq(0)
+        cleared = [*(p.eq(0) for p in pieces[1:]), *(c.eq(0) for c in carries)]
         with m.If(self.start):
-            m.d.sync += [low.eq(0), high.eq(0)]
+            m.d.sync += [pieces[0].eq(0), *cleared]
         with m.Elif(first_came):  # one cycle since the first result; none if it was the last
-            m.d.sync += [low.eq(~last), high.eq(0)]
+            m.d.sync += [pieces[0].eq(~last), *cleared]
         with m.Elif(armed & ~last):
-            m.d.sync += Cat(low, carry).eq(low + 1)
+            m.d.sync += Cat(pieces[0], carries[0]).eq(pieces[0] + 1)
 
         m.d.sync += [self.hash.eq(hashing), self.done.eq(0)]
         with m.If(self.start):

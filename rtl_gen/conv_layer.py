@@ -1,6 +1,7 @@
 """A convolutional layer: sliding window, then the MVTU on every window, then a max-pool.
 
-    i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [downsizer to SIMD elements]
+    i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [SIMD-element pieces of its
+                              output register, read in place (a Downsizer past 16 pieces)]
                            -> [register slice -> window FIFO] -> MVTU -> [BinaryPool]
                            -> o (one pixel per beat)
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -59,9 +60,11 @@ class ConvLayer(wiring.Component):
         run_ahead: bool = True,
         interval: int | None = None,
         contents: bool = True,
+        read_register: bool = False,
     ) -> None:
         """``interval``: the network's cycles per frame (default: this layer's own);
-        ``contents``: the MVTU's (False: empty ROMs, for resource estimates)."""
+        ``contents``, ``read_register``: the MVTU's (False: empty ROMs, for resource
+        estimates; a register after its memories' reads)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
@@ -77,7 +80,9 @@ class ConvLayer(wiring.Component):
         # feeding a dense layer of the same speed, loses cycles)
         self.window_depth = math.ceil(gap * pace / hw.cycles) + 2
         self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
-        self.mvtu = MVTU(hw, register_every=register_every, contents=contents)
+        self.mvtu = MVTU(
+            hw, register_every=register_every, contents=contents, read_register=read_register
+        )
         self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
         super().__init__(
             {
@@ -96,7 +101,8 @@ class ConvLayer(wiring.Component):
         """(width, depth) of the window FIFO: ``window_depth`` windows, held as the SIMD
         words the MVTU takes (the downsizer's output, or the window when they are equal)."""
         word = self.hw.simd * self.hw.in_bits
-        return word, math.ceil(self.window_depth * len(self.window.o.payload) / word)
+        # at least 3 words: the registered room (``elaborate``) relies on it
+        return word, max(3, math.ceil(self.window_depth * len(self.window.o.payload) / word))
 
     @property
     def fifo_bits(self) -> int:
@@ -120,7 +126,8 @@ class ConvLayer(wiring.Component):
         # wide, a few deep) would take a block per port width for a few hundred bits
         upstream = self.window.o
         word, depth = self.window_fifo_shape
-        split = converter(len(upstream.payload), word)
+        # read in place: the window generator holds its output register until taken
+        split = converter(len(upstream.payload), word, in_place=True)
         if split is not None:
             m.submodules.split = split
             wiring.connect(m, upstream, split.i)
@@ -132,7 +139,17 @@ class ConvLayer(wiring.Component):
             m.submodules.to_windows = to_windows = SkidBuffer(word)
             wiring.connect(m, upstream, to_windows.i)
             m.submodules.windows = windows = fifo.SyncFIFOBuffered(width=word, depth=depth)
-            wiring.connect(m, to_windows.o, windows.w_stream)
+            # and the slice's ready is a flip-flop too: room for a word next cycle, from
+            # this cycle's level (one write a cycle at most), so the level's compare does
+            # not reach the slice's enables. With 3 words or more, a level below depth - 1
+            # also means the FIFO's inner memory has room (its w_rdy).
+            room = Signal()
+            m.d.sync += room.eq(windows.w_level < depth - 1)
+            m.d.comb += [
+                windows.w_data.eq(to_windows.o.payload),
+                windows.w_en.eq(to_windows.o.valid & room),
+                to_windows.o.ready.eq(room),
+            ]
             upstream = windows.r_stream
         m.submodules.mvtu = self.mvtu
         wiring.connect(m, upstream, self.mvtu.i)

@@ -6,6 +6,7 @@ Data path, one stage per line (the latency of each is in brackets)::
         (SF = ceil(fan_in / SIMD): the upstream zero-pads the last word, whose padded
         elements have weight bits that make their products 0)
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
+    with ``read_register``: both words registered in the fabric                [1]***
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
@@ -17,6 +18,9 @@ Data path, one stage per line (the latency of each is in brackets)::
 
 [1]*: with ``register_every`` 0 (a combinational tree) the +-code is not registered.
 [1]**: hidden layers only (``compare_stages``); an output layer's scores go straight on.
+[1]***: an ECP5 block RAM's read, without the output register Yosys does not infer, is
+5.8 ns from clock to data: registered, it ends in a flip-flop instead of the XNORs (the
+threshold ROM is then read a stage early and registered too, for the compare).
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,7 +48,8 @@ from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 
 
 class MVTU(wiring.Component):
-    """One layer. ``register_every``: adder-tree levels between pipeline registers.
+    """One layer. ``register_every``: adder-tree levels between pipeline registers;
+    ``read_register``: a register after the input and weight memories' reads.
 
     ``consumer_hold``: cycles the consumer may keep an output word in place before taking
     it (a ``WordSelector``'s pieces); the frame's output credit is out that much longer,
@@ -61,6 +66,7 @@ class MVTU(wiring.Component):
         register_every: int = DEFAULT_REGISTER_EVERY,
         contents: bool = True,
         consumer_hold: int = 0,
+        read_register: bool = False,
     ) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.simd > hw.fan_in:
@@ -77,6 +83,7 @@ class MVTU(wiring.Component):
         self.hw = hw
         self.register_every = register_every
         self.consumer_hold = consumer_hold
+        self.read_register = read_register
         self.contents = contents
         if hw.is_output:
             lo, hi = hw.score_range
@@ -94,9 +101,10 @@ class MVTU(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from issuing a frame's last word to its output vector on ``o``: the
-        memory reads, the signed terms, the tree, the accumulator, the compare, the
-        vector register and the FIFO (a register, or its memory and then a register)."""
-        stages = self.signed_term_stages + self.compare_stages
+        memory reads (and their register), the signed terms, the tree, the accumulator,
+        the compare, the vector register and the FIFO (a register, or its memory and then
+        a register)."""
+        stages = self.read_stages + self.signed_term_stages + self.compare_stages
         fifo = 1 if self.fifo_depth == 1 else 2
         return 2 + stages + tree_stages(self.hw.simd, self.register_every) + fifo
 
@@ -107,7 +115,7 @@ class MVTU(wiring.Component):
         A frame holds a credit for its latency (at most the deeper FIFO's), 3 cycles and
         the consumer's hold; enough credits keep frames issuing back to back.
         """
-        stages = self.signed_term_stages + self.compare_stages
+        stages = self.read_stages + self.signed_term_stages + self.compare_stages
         longest = 4 + stages + tree_stages(self.hw.simd, self.register_every)
         return math.ceil((longest + 3 + self.consumer_hold) / self.hw.cycles) + 1
 
@@ -128,6 +136,11 @@ class MVTU(wiring.Component):
         """A hidden layer's threshold compare is registered; an output layer's scores are
         not (a register per score bit would cost a logic cell each, for no critical path)."""
         return 0 if self.hw.is_output else 1
+
+    @property
+    def read_stages(self) -> int:
+        """The register after the memories' reads, when asked for."""
+        return 1 if self.read_register else 0
 
     @property
     def signed_term_stages(self) -> int:
@@ -246,11 +259,27 @@ class MVTU(wiring.Component):
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n))
         m.d.sync += [v1.eq(busy), first1.eq(sf_first), last1.eq(sf_last), nf1.eq(nf)]
+        x_word, w_word = rd.data, w_rd.data
+        # the group index at every stage from the reads to the accumulator: with the read
+        # register, the threshold ROM is read a stage early and registered too
+        nf_at = [nf1]
+        if self.read_stages:
+            x_word, w_word, v1, first1, last1 = (
+                delay(m, s, 1, n)
+                for s, n in (
+                    (x_word, "x_word"),
+                    (w_word, "w_word"),
+                    (v1, "v1"),
+                    (first1, "first1"),
+                    (last1, "last1"),
+                )
+            )
+            nf_at.append(delay(m, nf1, 1, "nf1"))
 
         # -- PE arithmetic: XNOR popcount, or +-code for an n-bit input ----------------------
         sums, stages = [], 0
         for p in range(pe):
-            w, x = w_rd.data[p * simd : (p + 1) * simd], rd.data
+            w, x = w_word[p * simd : (p + 1) * simd], x_word
             if bits == 1:
                 total, stages = xnor_popcount(m, x, w, self.register_every, f"pe{p}")
             else:
@@ -264,10 +293,12 @@ class MVTU(wiring.Component):
                 total, stages = adder_tree(m, terms, self.register_every, f"pe{p}")
                 stages += self.signed_term_stages
             sums.append(total)
-        v2, first2, last2, nf2 = (
-            delay(m, s, stages, n)
-            for s, n in ((v1, "v"), (first1, "first"), (last1, "last"), (nf1, "nf"))
+        v2, first2, last2 = (
+            delay(m, s, stages, n) for s, n in ((v1, "v"), (first1, "first"), (last1, "last"))
         )
+        for stage in range(stages):
+            nf_at.append(delay(m, nf_at[-1], 1, f"nf_s{stage}"))
+        nf2 = nf_at[-1]
 
         # -- accumulate ----------------------------------------------------------------------
         acc_shape = signed(signed_width(*hw.acc_range))
@@ -280,7 +311,7 @@ class MVTU(wiring.Component):
 
         # -- threshold or score, registered: the compare's carry chain ends in a flip-flop
         # of its own logic cell rather than in a long route to the output vector ----------
-        segment = self._segment(m, accs, nf2, nf3)
+        segment = self._segment(m, accs, nf_at, nf3)
         done4, nf4 = done3, nf3
         if self.compare_stages:
             compared, segment = segment, Signal(len(segment))
@@ -308,8 +339,11 @@ class MVTU(wiring.Component):
             m.d.sync += complete.eq(0)
         return m
 
-    def _segment(self, m: Module, accs: list[Signal], nf2, nf3) -> Signal:
-        """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``."""
+    def _segment(self, m: Module, accs: list[Signal], nf_at: list[Value], nf3) -> Signal:
+        """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``.
+
+        ``nf_at``: the group index at each stage up to the accumulator's (the last).
+        """
         hw = self.hw
         if hw.is_output:
             k = hw.score_mul.reshape(hw.nf, hw.pe)
@@ -339,9 +373,14 @@ class MVTU(wiring.Component):
             else [],
         )
         t_rd = t_mem.read_port()
-        m.d.comb += t_rd.addr.eq(nf2)
+        t_word = t_rd.data
+        if self.read_stages:  # read a stage early, registered like the other reads
+            m.d.comb += t_rd.addr.eq(nf_at[-2])
+            t_word = delay(m, t_word, 1, "t_word")
+        else:
+            m.d.comb += t_rd.addr.eq(nf_at[-1])
         segment = Signal(hw.pe)
         for p, acc in enumerate(accs):
-            t = t_rd.data[p * t_shape.width : (p + 1) * t_shape.width].as_signed()
+            t = t_word[p * t_shape.width : (p + 1) * t_shape.width].as_signed()
             m.d.comb += segment[p].eq(acc >= t)
         return segment

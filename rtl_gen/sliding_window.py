@@ -101,27 +101,36 @@ class SlidingWindow(wiring.Component):
         row, col = Signal(range(ph)), Signal(range(pw))
         last_col = col == pw - 1
         next_col = Mux(last_col, 0, col + 1)
+        next_row = Mux(last_col, Mux(row == ph - 1, 0, row + 1), row)
         row_inside = [top <= r < top + win.height for r in range(ph)]
         col_inside = [left <= c < left + win.width for c in range(pw)]
         row_emits = [r >= kh - 1 and (r - kh + 1) % sh == 0 for r in range(ph)]
         col_emits = [c >= kw - 1 and (c - kw + 1) % sw == 0 for c in range(pw)]
-        inside, emits = Signal(), Signal()
-        m.d.comb += [
-            inside.eq(lookup(row_inside, row) & lookup(col_inside, col)),
-            emits.eq(lookup(row_emits, row) & lookup(col_emits, col)),
-        ]
+        # looked up for the next position as the walk advances: flip-flops, not a
+        # lookup's LUTs in front of the handshake
+        inside = Signal(init=row_inside[0] and col_inside[0])
+        emits = Signal(init=row_emits[0] and col_emits[0])
 
         # -- handshake: advance when the pixel is here and a due window has room ------------
-        room = ~emits | ~self.o.valid | self.o.ready
+        # ``held``: a window is due here and the output register still holds the last one
+        # (emits & o.valid), a flip-flop set from both next states, so the enable of every
+        # window register is two LUTs from registers and the consumer's ready
+        held = Signal()
+        room = ~held | self.o.ready
         advance = Signal()
         m.d.comb += [
             self.i.ready.eq(inside & room),
             advance.eq((~inside | self.i.valid) & room),
         ]
+        next_emits = Mux(advance, lookup(row_emits, next_row) & lookup(col_emits, next_col), emits)
+        next_valid = (advance & emits) | (self.o.valid & ~self.o.ready)
+        m.d.sync += [emits.eq(next_emits), held.eq(next_emits & next_valid)]
         with m.If(advance):
-            m.d.sync += col.eq(next_col)
-            with m.If(last_col):
-                m.d.sync += row.eq(Mux(row == ph - 1, 0, row + 1))
+            m.d.sync += [
+                col.eq(next_col),
+                row.eq(next_row),
+                inside.eq(lookup(row_inside, next_row) & lookup(col_inside, next_col)),
+            ]
 
         # -- the new pixel: input or zero padding ---------------------------------------------
         pixel = Signal(q)

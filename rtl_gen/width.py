@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -200,14 +200,26 @@ class Gearbox(wiring.Component):
 
         accept = self.i.valid & self.i.ready
         joined = Signal(len(held))
-        total = count + src // step
+        grow = src // step  # an input word, in steps
+        total = count + grow
         fills = Signal(init=src >= dst)  # total >= word: the next input completes a word
         next_held, next_count, next_ends = Signal.like(held), Signal.like(count), Signal()
+        # the next state's flags, each a compare of ``count`` with a constant for the
+        # branch taken (the next count's adder is not in front of them): next count
+        # >= word, != 0, and + grow >= word
+        next_whole, next_some, next_fills = Signal(), Signal(), Signal()
+
+        def at_least(k: int) -> Value:
+            return count >= k if k > 0 else Const(1)
+
         m.d.comb += [
             joined.eq(held | (self.i.payload << (count * step))),
             next_held.eq(held),
             next_count.eq(count),
             next_ends.eq(ends_frame),
+            next_whole.eq(at_least(word)),
+            next_some.eq(count != 0),
+            next_fills.eq(at_least(word - grow)),
         ]
         with m.If(accept):
             m.d.sync += [
@@ -215,17 +227,35 @@ class Gearbox(wiring.Component):
                 in_last.eq(Mux(in_last, self.frame_words == 1, in_word == self.frame_words - 2)),
             ]
             m.d.comb += next_ends.eq(in_last)
-            with m.If(fills):
+            with m.If(fills):  # count + grow - word
                 m.d.sync += [out_data.eq(joined[:dst]), out_valid.eq(1)]
-                m.d.comb += [next_held.eq(joined >> dst), next_count.eq(total - word)]
-            with m.Else():
-                m.d.comb += [next_held.eq(joined), next_count.eq(total)]
+                m.d.comb += [
+                    next_held.eq(joined >> dst),
+                    next_count.eq(total - word),
+                    next_whole.eq(at_least(2 * word - grow)),
+                    next_some.eq(count != word - grow),
+                    next_fills.eq(at_least(2 * word - 2 * grow)),
+                ]
+            with m.Else():  # count + grow
+                m.d.comb += [
+                    next_held.eq(joined),
+                    next_count.eq(total),
+                    next_whole.eq(at_least(word - grow)),
+                    next_some.eq(1),
+                    next_fills.eq(at_least(word - 2 * grow)),
+                ]
         with m.Elif(room & blocked):
-            # a further word of a wide input, or the frame's last bits, zero-padded
+            # a further word of a wide input, or the frame's last bits, zero-padded: the
+            # count less a word, or 0
             m.d.sync += [out_data.eq(held[:dst]), out_valid.eq(1)]
             m.d.comb += [
                 next_held.eq(held >> dst),
                 next_count.eq(Mux(count >= word, count - word, 0)),
+                next_whole.eq(at_least(2 * word)),
+                next_some.eq(count > word),
+                next_fills.eq(
+                    at_least(max(word, 2 * word - grow)) | ((count < word) & (grow >= word))
+                ),
             ]
         with m.Elif(ends_frame & (count == 0)):
             m.d.comb += next_ends.eq(0)
@@ -233,8 +263,8 @@ class Gearbox(wiring.Component):
             held.eq(next_held),
             count.eq(next_count),
             ends_frame.eq(next_ends),
-            blocked.eq((next_count >= word) | (next_ends & (next_count != 0))),
-            fills.eq(next_count + src // step >= word),
+            blocked.eq(next_whole | (next_ends & next_some)),
+            fills.eq(next_fills),
         ]
         return m
 

@@ -1,4 +1,4 @@
-"""The bench sink's cycle count past 2**16: its two 16-bit halves and the carry between them.
+"""The bench sink's cycle count past 2**8 and 2**16: its bytes and the carries between them.
 
 The oracle is the testbench's own clock: it presents the first result at a cycle it
 chooses and the last one ``gap`` cycles later, so the span must read ``gap``.
@@ -56,6 +56,6 @@ def _span(gap: int) -> int:
     return span
 
 
-@pytest.mark.parametrize("gap", [100, 65_535, 65_536, 65_537, 70_000])
+@pytest.mark.parametrize("gap", [100, 255, 256, 257, 511, 65_535, 65_536, 65_537, 70_000])
 def test_span_counts_every_cycle_between_first_and_last_result(gap):
     assert _span(gap) == gap

