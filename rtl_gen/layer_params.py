@@ -143,8 +143,11 @@ def layer_hw(layer: Layer) -> LayerHW:
         if layer.in_bits == 1 and not ternary:
             t = np.clip(-((-(t + layer.fan_in)) // 2), 0, layer.fan_in + 1)  # ceil
         else:
+            # a flipped neuron accumulates -acc: its reach is the mirror of the layer's.
+            # A threshold past the reach becomes one just past it, so it fits the compare
             lo_acc, hi_acc = layer.acc_bounds()
-            t = np.clip(t, -np.max(np.abs(lo_acc)) - 1, np.max(np.abs(hi_acc)) + 1)
+            lo, hi = np.where(flip, -hi_acc, lo_acc), np.where(flip, -lo_acc, hi_acc)
+            t = np.clip(t, lo, hi + 1)
         thresholds = t
     return LayerHW(
         layer=copy.copy(layer),

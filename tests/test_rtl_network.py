@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import bnnhw
 from bnnhw import golden
-from bnnhw.ir import InputSpec
+from bnnhw.ir import InputSpec, Layer, Network
 from bnnhw.passes.folding import divisors, fold_auto, fold_explicit
 from bnnhw.rtl_gen import Accelerator
 from bnnhw.sim.amaranth_streams import run_streams
@@ -97,6 +97,45 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name):
     steady_run = run_streams(Accelerator(net, read_register=True), words, len(x))
     steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
     assert steady <= 1.05 * max(acc.ideal_cycles, fmt.frame_words)
+
+
+def test_thresholds_past_a_decreasing_neurons_reach():
+    """A neuron that fires for ``acc <= t`` (direction -1) with ``t`` below anything its
+    accumulator reaches never fires; one with ``t`` at or past its top always does.
+    (Found by Hypothesis: the hardware once clipped a flipped threshold into the
+    unflipped neurons' reach, so ``t = -8`` acted as ``-4``.)"""
+    # every neuron: acc = -x0 - x1 over 2-bit codes, so acc in [-6, 0]
+    thresholds = np.array([-8, -7, -6, -4, 0, 1])
+    hidden = Layer(
+        name="fc0",
+        weights=np.zeros((6, 2), np.uint8),
+        in_bits=2,
+        in_range=(0, 3),
+        thresholds=thresholds,
+        directions=np.full(6, -1, np.int8),
+        pe=2,
+        simd=1,
+    )
+    # output k+1 flips the sign of hidden neuron k: (score_0 - score_k+1) / 2 = its +-1
+    probe = np.vstack([np.ones((1, 6)), 1 - np.eye(6)]).astype(np.uint8)
+    out = Layer(
+        name="fc1",
+        weights=probe,
+        in_bits=1,
+        is_output=True,
+        out_scale=np.ones(7),
+        out_bias=np.zeros(7),
+        pe=1,
+        simd=2,
+    )
+    spec = InputSpec(shape=(2,), bits=2, signed=False)
+    net = Network(name="reach", input=spec, layers=[hidden, out])
+    x = np.array([[a, b] for a in range(4) for b in range(4)], np.float32)
+    _, _, _, scores = _run(net, x, gap=0.3, seed=3)
+    fired = (scores[:, :1] - scores[:, 1:]) // 2
+    acc = -x.sum(axis=1, keepdims=True)
+    assert np.array_equal(fired, np.where(acc <= thresholds, 1, -1))
+    assert (fired[:, 0] == -1).all() and (fired[:, 4] == 1).all()
 
 
 @st.composite
