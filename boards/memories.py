@@ -71,7 +71,18 @@ _ASYNC_READ = re.compile(
     r'cell \$memrd\S* \S+\s+parameter \\MEMID "\\\\([^"]+)"'
     r"(?:\s+parameter \\(?!CLK_ENABLE)\S+ \S+)*"
     r"\s+parameter \\CLK_ENABLE (?:1'0|0)\s"
+    r"(?:\s+parameter \\\S+ \S+)*(?:\s+connect \\(?!DATA)\S+ [^\n]+)*"
+    r"\s+connect \\DATA (\S+)"
 )
+
+
+def _registered(chunk: str, data: str) -> bool:
+    """Does a flip-flop take the wire ``data`` whole, so that Yosys' ``memory_dff`` merges
+    it into the read port (a combinational read with a register of its own)?"""
+    flop = (
+        rf"cell \$dff \S+(?:\s+parameter [^\n]+)*\s+connect \\D {re.escape(data)}(?: \[\d+:0\])?\n"
+    )
+    return re.search(flop, chunk) is not None
 
 
 def parse_memories(rtlil: str) -> list[Mem]:
@@ -80,7 +91,9 @@ def parse_memories(rtlil: str) -> list[Mem]:
     for chunk in re.split(r"^module \\", rtlil, flags=re.M)[1:]:
         module = chunk.split(None, 1)[0]
         written = set(re.findall(r'cell \$memwr\S* \S+\s+parameter \\MEMID "\\\\([^"]+)"', chunk))
-        async_read = set(re.findall(_ASYNC_READ, chunk))
+        async_read = {
+            name for name, data in re.findall(_ASYNC_READ, chunk) if not _registered(chunk, data)
+        }
         found = re.findall(r"^\s*memory width (\d+) size (\d+) \\(\S+)", chunk, re.M)
         for width, depth, name in found:
             rom, sync = name not in written, name not in async_read

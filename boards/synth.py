@@ -43,6 +43,7 @@ def tool_env() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     for var, tool in YOWASP_TOOLS.items():
         env.setdefault(var, tool)
+    env.setdefault("PYTHON", sys.executable)  # for the netlist passes between the tools
     return env
 
 
@@ -82,7 +83,9 @@ def synthesize(
         nextpnr_opts=f"--timing-allow-fail --seed {seed} --report nextpnr.json",
     )
     memory_plan = _plan_memories(plan, board)
-    for stale in ("top.rpt", "top.tim", "nextpnr.json", board.bitstream):
+    if board.family == "ecp5":
+        _run_outreg(plan)
+    for stale in ("top.rpt", "top.tim", "nextpnr.json", OUTREG_SUMMARY, board.bitstream):
         (out / stale).unlink(missing_ok=True)  # a previous build's reports would mislead
     start = time.perf_counter()
     stop = threading.Event()
@@ -105,6 +108,7 @@ def synthesize(
         baud=baud,
         seconds=round(time.perf_counter() - start, 1),
         forced_into_block_ram=[m.path for m in memory_plan.forced],
+        block_ram_output_registers=_outreg_summary(out),
         rom_bits_in_logic=memory_plan.logic_rom_bits,
     )
     report.update(_throughput(top, clk_hz, report["fmax_mhz"], baud))
@@ -151,6 +155,27 @@ def _plan_memories(plan, board: Board):
     marker = "# (script_after_read placeholder)"
     plan.files["top.ys"] = plan.files["top.ys"].replace(marker, memory_plan.script() or marker)
     return memory_plan
+
+
+OUTREG_SUMMARY = "outreg.json"
+
+
+def _run_outreg(plan) -> None:
+    """Between Yosys and nextpnr, move read flip-flops into the DP16KDs (``outreg.py``)."""
+    script = plan.files["build_top.sh"]
+    nextpnr = '"$NEXTPNR_ECP5"'
+    if script.count(nextpnr) != 1:
+        raise RuntimeError(f"the ECP5 build script no longer calls {nextpnr} once")
+    step = f'"$PYTHON" -m bnnhw.boards.outreg top.json {OUTREG_SUMMARY}\n'
+    plan.files["build_top.sh"] = script.replace(nextpnr, step + nextpnr)
+
+
+def _outreg_summary(out: Path) -> dict | None:
+    """The pass's counts (``outreg.Absorbed``), for an ECP5 build."""
+    import json
+
+    path = out / OUTREG_SUMMARY
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def check_report(report: dict, board: Board) -> None:

@@ -61,10 +61,10 @@ def register_each(m: Module, values: list[Value], name: str) -> list[Value]:
     return regs
 
 
-def delay(m: Module, value: Value, cycles: int, name: str) -> Value:
-    """``value`` delayed by ``cycles`` registers."""
+def delay(m: Module, value: Value, cycles: int, name: str, *, reset_less: bool = False) -> Value:
+    """``value`` delayed by ``cycles`` registers (``reset_less``: data that need no reset)."""
     for i in range(cycles):
-        r = Signal(value.shape(), name=f"{name}_d{i}")
+        r = Signal(value.shape(), name=f"{name}_d{i}", reset_less=reset_less)
         m.d.sync += r.eq(value)
         value = r
     return value

@@ -20,7 +20,8 @@ Data path, one stage per line (the latency of each is in brackets)::
 [1]**: hidden layers only (``compare_stages``); an output layer's scores go straight on.
 [1]***: an ECP5 block RAM's read, without the output register Yosys does not infer, is
 5.8 ns from clock to data: registered, it ends in a flip-flop instead of the XNORs (the
-threshold ROM is then read a stage early and registered too, for the compare).
+threshold ROM is then read a stage early and registered too, for the compare), and
+``boards/outreg.py`` moves that flip-flop into the block's output register (1.0 ns).
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -153,10 +154,17 @@ class MVTU(wiring.Component):
         nf_n, sf_n, pe, simd, bits = hw.nf, hw.sf, hw.pe, hw.simd, hw.in_bits
 
         # -- input: double-buffered memory, written SIMD elements per beat ------------------
+        # a bank is never read for a frame while it is written (it is written only while
+        # not full, read only while full). The read is combinational with a register of our
+        # own, which Yosys merges into a synchronous read whose collisions with the write
+        # ``no_rw_check`` declares don't-care; a synchronous port would keep Amaranth's
+        # read-before-write promise, emulated in logic between the block RAM and its reader
         m.submodules.inbuf = inbuf = memory.Memory(
-            shape=unsigned(simd * bits), depth=2 * sf_n, init=[]
+            shape=unsigned(simd * bits), depth=2 * sf_n, init=[], attrs={"no_rw_check": 1}
         )
-        wr, rd = inbuf.write_port(), inbuf.read_port()
+        wr, rd = inbuf.write_port(), inbuf.read_port(domain="comb")
+        x_read = Signal(simd * bits, reset_less=True)
+        m.d.sync += x_read.eq(rd.data)
         full = Signal(2)  # bank holds a complete frame
         w_bank, w_addr, r_bank = Signal(), Signal(range(sf_n)), Signal()
         w_last = Signal(init=sf_n == 1)  # w_addr == SF - 1, kept as a flip-flop
@@ -259,20 +267,17 @@ class MVTU(wiring.Component):
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n))
         m.d.sync += [v1.eq(busy), first1.eq(sf_first), last1.eq(sf_last), nf1.eq(nf)]
-        x_word, w_word = rd.data, w_rd.data
+        x_word, w_word = x_read, w_rd.data
         # the group index at every stage from the reads to the accumulator: with the read
         # register, the threshold ROM is read a stage early and registered too
         nf_at = [nf1]
         if self.read_stages:
-            x_word, w_word, v1, first1, last1 = (
-                delay(m, s, 1, n)
-                for s, n in (
-                    (x_word, "x_word"),
-                    (w_word, "w_word"),
-                    (v1, "v1"),
-                    (first1, "first1"),
-                    (last1, "last1"),
-                )
+            # the data registers are reset-less and fed by the read alone: on ECP5 they
+            # become the block RAM's own output register (``boards/outreg.py``)
+            x_word = delay(m, x_word, 1, "x_word", reset_less=True)
+            w_word = delay(m, w_word, 1, "w_word", reset_less=True)
+            v1, first1, last1 = (
+                delay(m, s, 1, n) for s, n in ((v1, "v1"), (first1, "first1"), (last1, "last1"))
             )
             nf_at.append(delay(m, nf1, 1, "nf1"))
 
@@ -305,7 +310,9 @@ class MVTU(wiring.Component):
         accs = [Signal(acc_shape, name=f"acc{p}") for p in range(pe)]
         with m.If(v2):
             for acc, total in zip(accs, sums, strict=True):
-                m.d.sync += acc.eq(Mux(first2, total, acc + total))
+                # the segment's first word clears the addend, not the sum: the choice sits
+                # on the flip-flop side of the carry chain instead of after it
+                m.d.sync += acc.eq(total + Mux(first2, 0, acc))
         done3, nf3 = Signal(), Signal(range(nf_n))
         m.d.sync += [done3.eq(v2 & last2), nf3.eq(nf2)]
 
@@ -376,7 +383,7 @@ class MVTU(wiring.Component):
         t_word = t_rd.data
         if self.read_stages:  # read a stage early, registered like the other reads
             m.d.comb += t_rd.addr.eq(nf_at[-2])
-            t_word = delay(m, t_word, 1, "t_word")
+            t_word = delay(m, t_word, 1, "t_word", reset_less=True)
         else:
             m.d.comb += t_rd.addr.eq(nf_at[-1])
         segment = Signal(hw.pe)
