@@ -24,7 +24,7 @@ from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
-from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter
+from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter, gearbox_positions
 
 
 def port_format_for(
@@ -37,15 +37,19 @@ def port_format_for(
     frame = first.frame_bits
     if first.pad:
         # a Gearbox repacks the host's words: any width of whole codes that divides the
-        # frame. By default the widest up to a SIMD word (a narrow shifter: TFC's 16 bits
-        # into 20), unless its words would arrive slower than the slowest layer's
-        # interval: then the narrowest wider than a SIMD word
+        # frame. By default, of the widths whose words arrive as fast as the slowest
+        # layer's interval, one with the fewest shift positions (a SIMD word over their
+        # common divisor: the shifter's depth; TFC on the ULX3S: 56-bit words into 44, 11
+        # positions, where 49 bits would need 44 and a clock of 60 % of it), the widest
+        # up to a SIMD word (TFC's 16 bits into 20) or else the narrowest wider one
         code = first.element_bits
-        widths = [w for w in range(code, frame + 1, code) if frame % w == 0]
         interval = max(hw.walk_cycles for hw in layers)
-        narrow = max(w for w in widths if w <= word)
-        wide = min(w for w in widths if w >= word)
-        in_word = in_word or (narrow if frame // narrow <= interval else wide)
+        fast = [
+            w for w in range(code, frame + 1, code) if frame % w == 0 and frame // w <= interval
+        ]
+        fewest = min(gearbox_positions(w, word) for w in fast)
+        best = [w for w in fast if gearbox_positions(w, word) == fewest]
+        in_word = in_word or max((w for w in best if w <= word), default=min(best))
         if in_word < 1 or in_word % code or frame % in_word:
             raise ValueError(
                 f"input word of {in_word} bits: it must divide the {frame}-bit frame in "

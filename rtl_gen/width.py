@@ -135,6 +135,12 @@ class Upsizer(wiring.Component):
         return m
 
 
+def gearbox_positions(src: int, dst: int) -> int:
+    """The places a :class:`Gearbox` shifts an input word to: the inputs of its shift
+    multiplexer per bit, the depth of its slowest path."""
+    return dst // math.gcd(src, dst)
+
+
 class Gearbox(wiring.Component):
     """A frame of ``frame_words`` words of ``src`` bits in, the same bits out in
     ``ceil(frame_words * src / dst)`` words of ``dst`` bits, the last one zero-padded.
@@ -154,7 +160,7 @@ class Gearbox(wiring.Component):
         if min(src, dst, frame_words) < 1:
             refuse(self, f"Gearbox: widths {src}, {dst} and {frame_words} words must be >= 1")
         self.src, self.dst, self.frame_words = src, dst, frame_words
-        self.step = math.gcd(src, dst)  # every count of held bits is a multiple of it
+        self.step = dst // gearbox_positions(src, dst)  # every held-bit count is a multiple
         self.out_words = -(-frame_words * src // dst)
         super().__init__({"i": In(stream.Signature(src)), "o": Out(stream.Signature(dst))})
 

@@ -3,9 +3,14 @@ worked out on Python integers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import bnnhw
+from bnnhw.passes.folding import fold_explicit
+from bnnhw.rtl_gen.accelerator import port_format_for
 from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector
 from bnnhw.sim.amaranth_streams import run_streams
 
@@ -28,6 +33,7 @@ def _word(rng: np.random.Generator, bits: int) -> int:
     ("src", "dst", "frame_words"),
     [
         (16, 20, 49),
+        (56, 44, 14),
         (20, 16, 5),
         (3, 5, 7),
         (8, 3, 5),
@@ -61,6 +67,23 @@ def test_gearbox_pads_with_zeros_not_the_next_frame():
     run = run_streams(Gearbox(16, 20, 49), ones + ones, 80)
     assert run.outputs[39] == 0xF and run.outputs[79] == 0xF
     assert set(run.outputs[:39] + run.outputs[40:79]) == {0xFFFFF}
+
+
+def test_host_words_for_the_shallowest_shifter():
+    """TFC folded 64x44 4x64 4x64 5x8 (the ULX3S's): 784 bits into 44-bit SIMD words, and
+    the slowest layer takes 18 cycles, so host words of 44 bits or more (dividing 784):
+    49 bits land on any of 44 places (gcd 1), 56 bits on 11 (every 4th): 56. Folded 16x20
+    (the iCEBreaker's): 16-bit words land on 5 places of 20, as 4 or 8 would: the widest."""
+    root = Path(__file__).resolve().parents[1]
+    net = bnnhw.load(root / "models" / "tfc_w1a1_in1_classic.onnx")
+
+    def host_word(folding: str) -> int:
+        layers = [tuple(map(int, f.split("x"))) for f in folding.split()]
+        fold = {str(i): {"pe": pe, "simd": simd} for i, (pe, simd) in enumerate(layers)}
+        return port_format_for(fold_explicit(net, fold, "test"), None, False).in_word
+
+    assert host_word("64x44 4x64 4x64 5x8") == 56
+    assert host_word("16x20 2x13 2x13 1x4") == 16
 
 
 @pytest.mark.parametrize("kind", [Downsizer, WordSelector])
