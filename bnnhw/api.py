@@ -198,7 +198,7 @@ def build(
         if not 0 <= bench_frames <= 255:
             raise InputError(f"--bench-frames {bench_frames}: give 0 to 255")
         build.report["link"] = {"bench_frames": bench_frames}
-    bench = lp.build_bench_frames(build.report, build.port_format())
+    bench = lp.build_bench_frames(build.report, build.port_format(), board_spec.family)
     build.report["link"] = {"bench_frames": bench}
     say(f"building the {board_spec.title} bitstream with YoWASP (the first run takes minutes)")
     if clock:

@@ -88,32 +88,44 @@ def results_crc(results: list[int], out_word: int) -> int:
     return crc16(b"".join(int(r).to_bytes(size, "little") for r in results))
 
 
-def bench_word_bits(in_word: int) -> int:
-    """Width of the board's frame buffer: the input word, or a divisor of it at most 16 bits.
-
-    16 bits is an iCE40 block RAM's widest port, so the buffer never spans blocks side by
-    side; a word wider than that is fed in ``in_word / width`` reads.
-    """
-    return max(d for d in range(1, min(in_word, 16) + 1) if in_word % d == 0)
+# The widest read of the board's frame buffer, per FPGA family: an iCE40 block RAM's
+# widest port, so the buffer never spans blocks side by side (the UP5K has 30); the ECP5
+# (208 blocks) reads the whole input word, so the bench feeds a word every cycle however
+# wide it is (TFC's 66-bit words: 12 cycles a frame, not 84 through an 11-bit buffer)
+BUFFER_PORT_BITS = {"ice40": 16, "ecp5": None}
 
 
-def bench_capacity(frame_bits: int, in_word: int) -> int:
-    """Frames one iCE40 block RAM (4 kbit at the buffer's width) holds, 1 to 255.
+def bench_word_bits(in_word: int, family: str = "ice40") -> int:
+    """Width of the board's frame buffer: the input word, or on a family that caps the
+    buffer's port the widest divisor of it within the cap, read ``in_word / width`` times."""
+    port = BUFFER_PORT_BITS[family]
+    if port is None:
+        return in_word
+    return max(d for d in range(1, min(in_word, port) + 1) if in_word % d == 0)
+
+
+def bench_capacity(frame_bits: int, in_word: int, family: str = "ice40") -> int:
+    """Frames one column of block RAM holds at the buffer's width, 1 to 255 (iCE40: 4 kbit
+    at 256x16, 512x8 ... 2048x2; ECP5: 512 words of up to 36 bits, 1024 of 18 ...).
 
     The buffer that holds a frame for classification is the bench's replay buffer: at
-    this depth the bench costs no block RAM beyond the one the link needs anyway.
+    this depth the bench costs no block RAM beyond what the link needs anyway.
     """
-    width = bench_word_bits(in_word)
-    depth = 4096 // max(2, 1 << (width - 1).bit_length())  # 256x16, 512x8 ... 2048x2
+    from bnnhw.boards.memories import GEOMETRY
+
+    width = bench_word_bits(in_word, family)
+    shapes, _, _ = GEOMETRY[family]
+    # the deepest shape whose port takes the word; a wider word spans blocks at the widest
+    depth = max((d for w, d in shapes if w >= width), default=min(d for _, d in shapes))
     return max(1, min(255, depth // (frame_bits // width)))
 
 
-def build_bench_frames(report: dict | None, port_format: PortFormat) -> int:
+def build_bench_frames(report: dict | None, port_format: PortFormat, family: str = "ice40") -> int:
     """A build's bench capacity: its report's ``link.bench_frames``, else the default."""
     asked = ((report or {}).get("link") or {}).get("bench_frames")
     if asked is not None:
         return int(asked)
-    return bench_capacity(port_format.frame_bits, port_format.in_word)
+    return bench_capacity(port_format.sent_bits, port_format.in_word, family)
 
 
 class ProtocolError(Exception):
@@ -152,7 +164,7 @@ class LinkFormat:
 
     @classmethod
     def for_port(cls, port_format: PortFormat) -> LinkFormat:
-        return cls(port_format.frame_words * port_format.in_word, port_format.out_word)
+        return cls(port_format.sent_bits, port_format.out_word)
 
     @property
     def frame_bytes(self) -> int:

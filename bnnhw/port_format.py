@@ -35,10 +35,12 @@ class PortFormat:
 
     A frame is ``input_elements`` codes of ``input_bits`` bits each (two's complement for
     a signed input; bipolar inputs are 1 bit, 1 = +1), packed into ``frame_words`` words of
-    ``in_word`` bits. Each result is one ``out_word``-bit word: the class in the low
-    ``class_bits`` bits, then (if ``with_scores``) one ``score_bits``-bit signed score per
-    class, class 0 first. With ``out_beat`` set, the result leaves in ``out_beats`` words of
-    ``out_beat`` bits, low bits first, zero-padded at the top.
+    ``in_word`` bits, the last one zero-padded at the top when the word does not divide the
+    frame (a first layer's SIMD word: 784 bits in 12 words of 66). Each result is one
+    ``out_word``-bit word: the class in the low ``class_bits`` bits, then (if
+    ``with_scores``) one ``score_bits``-bit signed score per class, class 0 first. With
+    ``out_beat`` set, the result leaves in ``out_beats`` words of ``out_beat`` bits, low
+    bits first, zero-padded at the top.
     """
 
     input_elements: int
@@ -56,7 +58,12 @@ class PortFormat:
 
     @property
     def frame_words(self) -> int:
-        return self.frame_bits // self.in_word
+        return -(-self.frame_bits // self.in_word)
+
+    @property
+    def sent_bits(self) -> int:
+        """A frame as the host sends it: whole words, the padding included."""
+        return self.frame_words * self.in_word
 
     @property
     def out_word(self) -> int:

@@ -213,7 +213,7 @@ def estimate(
     from bnnhw.rtl_gen import Accelerator
     from bnnhw.rtl_gen.board_top import BoardTop
 
-    top = BoardTop(lambda: Accelerator(net, contents=False), divisor=16)
+    top = BoardTop(lambda: Accelerator(net, contents=False), divisor=16, family=board.family)
     mems = parse_memories(rtlil.convert(top, name="top"))
     logic_available = board.luts
     cells, problem, blocks, rom_logic, roms = 0.0, None, 0, 0, []

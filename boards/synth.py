@@ -71,7 +71,7 @@ def synthesize(
         pll = plan_pll(board, clock_mhz)
         clock, clk_hz = PLLDomain(pll, pad=board.pll_pad), pll.out_hz
     try:
-        top = BoardTop(build, clk_hz=clk_hz, baud=baud, clock=clock)
+        top = BoardTop(build, clk_hz=clk_hz, baud=baud, clock=clock, family=board.family)
     except ValueError as exc:
         raise BoardError(f"{board.name}: {exc}") from None
     platform = board.platform_class()()

@@ -24,7 +24,7 @@ from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
-from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter, gearbox_positions
+from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter
 
 
 def port_format_for(
@@ -36,24 +36,16 @@ def port_format_for(
     word = first.stream_word
     frame = first.frame_bits
     if first.pad:
-        # a Gearbox repacks the host's words: any width of whole codes that divides the
-        # frame. By default, of the widths whose words arrive as fast as the slowest
-        # layer's interval, one with the fewest shift positions (a SIMD word over their
-        # common divisor: the shifter's depth; TFC on the ULX3S: 56-bit words into 44, 11
-        # positions, where 49 bits would need 44 and a clock of 60 % of it), the widest
-        # up to a SIMD word (TFC's 16 bits into 20) or else the narrowest wider one
+        # by default the host sends the first layer's own SIMD words, the frame's last one
+        # zero-padded as the layer pads it: no converter (TFC's 784 bits in 12 words of
+        # 66). A width of whole codes that divides the frame may be asked for instead, and
+        # a Gearbox repacks it (its shift multiplexer is SIMD word / gcd places deep)
         code = first.element_bits
-        interval = max(hw.walk_cycles for hw in layers)
-        fast = [
-            w for w in range(code, frame + 1, code) if frame % w == 0 and frame // w <= interval
-        ]
-        fewest = min(gearbox_positions(w, word) for w in fast)
-        best = [w for w in fast if gearbox_positions(w, word) == fewest]
-        in_word = in_word or max((w for w in best if w <= word), default=min(best))
-        if in_word < 1 or in_word % code or frame % in_word:
+        in_word = in_word or word
+        if in_word < 1 or in_word % code or (frame % in_word and in_word != word):
             raise ValueError(
-                f"input word of {in_word} bits: it must divide the {frame}-bit frame in "
-                f"whole {code}-bit codes (the first layer pads its input to SIMD words)"
+                f"input word of {in_word} bits: it must be the first layer's {word}-bit "
+                f"SIMD word, or divide the {frame}-bit frame in whole {code}-bit codes"
             )
     else:
         in_word = in_word or word
@@ -111,7 +103,8 @@ class Accelerator(wiring.Component):
         widths = [self.port_format.in_word] + [hw.neurons for hw in self.layers[:-1]]
         self.converters = [
             Gearbox(width, hw.stream_word, self.port_format.frame_words)
-            if index == 0 and hw.pad  # host words into zero-padded SIMD words, per frame
+            # host words of another width into zero-padded SIMD words, per frame
+            if index == 0 and hw.pad and width != hw.stream_word
             else converter(
                 width, hw.stream_word, in_place=index > 0 and self.layers[index - 1].window is None
             )

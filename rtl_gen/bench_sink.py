@@ -6,9 +6,11 @@ payload until taken), one byte a cycle: the link keeps a copy of the sink's byte
 the multiplexer its responses use; ``hash``, a cycle later, tells the link's byte CRC to
 add the picked byte. ``span`` counts
 the cycles from the first result to the last, so ``results - 1`` results in ``span``
-cycles is the accelerator's steady rate (a result takes ``result_bytes + 1`` cycles to
-hash, far below any initiation interval this project builds). Every decision reads a
-flag computed a cycle earlier, so the logic is one or two LUTs deep.
+cycles is the accelerator's steady rate while its interval is at least the
+``result_bytes + 1`` cycles a result takes to hash: TFC's 11-byte result with scores
+takes 12, as many as its fastest ULX3S folding's interval; a faster design's bench times
+the hash (a build without scores has 1-byte results). Every decision reads a flag
+computed a cycle earlier, so the logic is one or two LUTs deep.
 """
 
 from __future__ import annotations

@@ -43,10 +43,18 @@ class BoardLink(wiring.Component):
     ``rx_error`` (a framing error or overrun of the UART) marks the frame being received
     as bad. The line-idle timeout that ends a truncated frame is ``idle_cycles`` rounded
     down to a power of two (a counter's top bit). ``bench_frames`` is how many frames a
-    bench request may send (0: no bench mode).
+    bench request may send (0: no bench mode); ``family`` the FPGA's, for the width of the
+    frame buffer (:data:`bnnhw.link_protocol.BUFFER_PORT_BITS`).
     """
 
-    def __init__(self, port_format: PortFormat, *, idle_cycles: int, bench_frames: int) -> None:
+    def __init__(
+        self,
+        port_format: PortFormat,
+        *,
+        idle_cycles: int,
+        bench_frames: int,
+        family: str = "ice40",
+    ) -> None:
         self.fmt = lp.LinkFormat.for_port(port_format)
         self.port_format = port_format
         if idle_cycles < 2:
@@ -54,7 +62,7 @@ class BoardLink(wiring.Component):
         if not 0 <= bench_frames <= 255:
             raise ValueError(f"bench frames {bench_frames} must be 0 to 255")
         self.idle_bits = idle_cycles.bit_length() - 1  # 2**idle_bits <= idle_cycles
-        self.bench_frames = bench_frames
+        self.bench_frames, self.family = bench_frames, family
         super().__init__(
             {
                 "rx": In(stream.Signature(8)),
@@ -68,7 +76,9 @@ class BoardLink(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         fmt, pf, bench_on = self.fmt, self.port_format, self.bench_frames > 0
-        m.submodules.store = store = FrameStore(pf.frame_bits, pf.in_word, self.bench_frames)
+        m.submodules.store = store = FrameStore(
+            pf.sent_bits, pf.in_word, self.bench_frames, self.family
+        )
         wiring.connect(m, store.o, wiring.flipped(self.acc_i))
         m.submodules.crc = crc = CRC16.create()
         # the CRC takes its byte and its enable from flip-flops, a cycle after the fact

@@ -27,6 +27,7 @@ class BoardTop(wiring.Component):
     is how many frames a bench request may hold (0: no bench mode); by default the build
     report's ``link.bench_frames``, else what one block RAM holds
     (:func:`bnnhw.link_protocol.bench_capacity`, the RAM the link needs for one frame).
+    ``family`` is the FPGA's (``"ice40"``, ``"ecp5"``): how wide the frame buffer reads.
     """
 
     rx: In(1, init=1)
@@ -42,6 +43,7 @@ class BoardTop(wiring.Component):
         idle_byte_times: int = lp.IDLE_BYTE_TIMES,
         clock=None,
         bench_frames: int | None = None,
+        family: str = "ice40",
     ) -> None:
         self.clock = clock
         make = getattr(source, "accelerator", source)
@@ -61,12 +63,14 @@ class BoardTop(wiring.Component):
         self.link_format = lp.LinkFormat.for_port(self.port_format)
         self.uart_rx, self.uart_tx = UARTRx(divisor), UARTTx(divisor)
         if bench_frames is None:
-            bench_frames = lp.build_bench_frames(getattr(source, "report", None), self.port_format)
+            report = getattr(source, "report", None)
+            bench_frames = lp.build_bench_frames(report, self.port_format, family)
         self.bench_frames = bench_frames
         self.link = BoardLink(
             self.port_format,
             idle_cycles=idle_byte_times * 10 * divisor,
             bench_frames=bench_frames,
+            family=family,
         )
         super().__init__()
 

@@ -7,8 +7,10 @@ bench (:func:`bnnhw.link_protocol.bench_capacity`). Each frame is ``frame_bytes`
 the wire (the last one zero-padded) and ``frame_bits / width`` RAM words here. The packer
 splits a byte in 8 cycles, far faster than the UART delivers one (at least 40 cycles), so
 it never stalls. Replay reads one RAM word per cycle, so it feeds the accelerator an input
-word every cycle (every ``in_word / width + 1`` cycles for a word wider than the RAM):
-the bench measures the accelerator, not the feeder.
+word every cycle (every ``in_word / width + 1`` cycles for a word wider than the RAM,
+which only an iCE40 build has, whose slowest layer takes longer than the buffer;
+:data:`bnnhw.link_protocol.BUFFER_PORT_BITS`): the bench measures the accelerator, not
+the feeder.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class FrameStore(wiring.Component):
     ``o``; ``busy`` is high until the last word has been taken.
     """
 
-    def __init__(self, frame_bits: int, in_word: int, frames: int) -> None:
+    def __init__(self, frame_bits: int, in_word: int, frames: int, family: str = "ice40") -> None:
         self.frame_bits, self.in_word, self.frames = frame_bits, in_word, max(1, frames)
-        self.width = lp.bench_word_bits(in_word)
+        self.width = lp.bench_word_bits(in_word, family)
         self.frame_ram_words = frame_bits // self.width
         self.depth = self.frames * self.frame_ram_words
         super().__init__(

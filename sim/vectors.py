@@ -47,8 +47,10 @@ def pack_words(fmt: PortFormat, codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes, dtype=np.int64)
     n, bits = len(codes), fmt.input_bits
     # bit b of element e (two's complement) is bit e * bits + b of the frame
-    planes = (codes[:, :, None] >> np.arange(bits)) & 1
-    frame = planes.reshape(n, fmt.frame_words, fmt.in_word).astype(np.uint8)
+    planes = ((codes[:, :, None] >> np.arange(bits)) & 1).reshape(n, -1)
+    sent = np.zeros((n, fmt.sent_bits), np.uint8)  # the last word zero-padded at the top
+    sent[:, : fmt.frame_bits] = planes
+    frame = sent.reshape(n, fmt.frame_words, fmt.in_word)
     nbytes = max(1, (fmt.in_word + 7) // 8)
     padded = np.zeros((n, fmt.frame_words, 8 * nbytes), np.uint8)
     padded[:, :, : fmt.in_word] = frame

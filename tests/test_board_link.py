@@ -318,6 +318,32 @@ def test_board_top_feeds_words_wider_than_its_frame_buffer():
     assert stats.span == 3 * top.accelerator.ideal_cycles
 
 
+@pytest.mark.parametrize(("family", "capacity", "per_frame"), [("ice40", 8, 33), ("ecp5", 255, 16)])
+def test_bench_feeds_a_wide_word_every_cycle_from_an_ecp5_buffer(family, capacity, per_frame):
+    """One 512-bit input word a frame (8-bit digits, SIMD 64) into layers of 16 cycles: an
+    iCE40's 16-bit frame buffer gathers the word in 32 reads and a cycle, so its bench
+    times the feeder (33 cycles a frame); the ECP5's buffer reads the whole word (one
+    512 x 36 column of blocks: 255 frames) and its bench times the accelerator."""
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), 256)
+    x = random_frames(np.random.default_rng(8), net.input, 3)
+    top = BoardTop(
+        lambda: bnnhw.rtl_gen.Accelerator(net, with_scores=False),  # 1-byte results
+        divisor=4,
+        idle_byte_times=4,
+        family=family,
+    )
+    fmt, link = top.port_format, top.link_format
+    assert (fmt.in_word, fmt.frame_words, top.accelerator.ideal_cycles) == (512, 1, 16)
+    assert top.bench_frames == capacity
+    codes = golden.encode_inputs(net.input, x)
+    payloads = [link.frame_payload(w, fmt.in_word) for w in fmt.pack_frames(codes)]
+    replies = run_board(top, [link.encode_bench(1, payloads, 4)], [link.response_bytes(bench=True)])
+    stats = link.decode_bench_response(replies[0], counter=1)
+    words = [fmt.pack_result(int(c)) for c in golden.predict(net, x)]
+    assert stats.ok and stats.results_crc == lp.results_crc(words * 4, fmt.out_word)
+    assert stats.span == per_frame * (3 * 4 - 1)
+
+
 @pytest.mark.parametrize("name", ["icebreaker", "ulx3s-85f"])
 def test_default_baud_divides_at_the_oscillator_and_every_pll_clock_from_25_mhz(name):
     """The clock search may pick any PLL clock: the board's baud must divide within 2 %."""

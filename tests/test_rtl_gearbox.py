@@ -69,21 +69,27 @@ def test_gearbox_pads_with_zeros_not_the_next_frame():
     assert set(run.outputs[:39] + run.outputs[40:79]) == {0xFFFFF}
 
 
-def test_host_words_for_the_shallowest_shifter():
-    """TFC folded 64x44 4x64 4x64 5x8 (the ULX3S's): 784 bits into 44-bit SIMD words, and
-    the slowest layer takes 18 cycles, so host words of 44 bits or more (dividing 784):
-    49 bits land on any of 44 places (gcd 1), 56 bits on 11 (every 4th): 56. Folded 16x20
-    (the iCEBreaker's): 16-bit words land on 5 places of 20, as 4 or 8 would: the widest."""
+def test_host_words_are_the_first_layers_simd_words():
+    """TFC folded 64x66 8x64 8x64 5x16 (12 cycles a frame): 784 bits in 66-bit SIMD words.
+    No 66-bit word divides 784, so a Gearbox from any host word that does would shift
+    into 33 places (gcd 2); instead the host sends 12 words of 66 bits, the last carrying
+    58 bits and 8 zeros, and no converter sits before layer 0 (test_rtl_network). A word
+    that divides the frame may be asked for (a Gearbox repacks it); one that does neither
+    is refused."""
     root = Path(__file__).resolve().parents[1]
     net = bnnhw.load(root / "models" / "tfc_w1a1_in1_classic.onnx")
-
-    def host_word(folding: str) -> int:
-        layers = [tuple(map(int, f.split("x"))) for f in folding.split()]
-        fold = {str(i): {"pe": pe, "simd": simd} for i, (pe, simd) in enumerate(layers)}
-        return port_format_for(fold_explicit(net, fold, "test"), None, False).in_word
-
-    assert host_word("64x44 4x64 4x64 5x8") == 56
-    assert host_word("16x20 2x13 2x13 1x4") == 16
+    fold = {
+        str(i): {"pe": pe, "simd": simd}
+        for i, (pe, simd) in enumerate([(64, 66), (8, 64), (8, 64), (5, 16)])
+    }
+    net = fold_explicit(net, fold, "test")
+    fmt = port_format_for(net, None, False)
+    assert (fmt.in_word, fmt.frame_words, fmt.sent_bits) == (66, 12, 792)
+    frame = [fmt.pack_frames(np.ones((1, 784), np.int64))[0]]
+    assert frame[0][:11] == [2**66 - 1] * 11 and frame[0][11] == 2**58 - 1
+    assert port_format_for(net, 56, False).frame_words == 14  # a Gearbox's
+    with pytest.raises(ValueError, match="66-bit SIMD word, or divide the 784-bit frame"):
+        port_format_for(net, 60, False)
 
 
 @pytest.mark.parametrize("kind", [Downsizer, WordSelector])

@@ -12,6 +12,7 @@ from bnnhw import golden
 from bnnhw.ir import InputSpec, Layer, Network
 from bnnhw.passes.folding import divisors, fold_auto, fold_explicit
 from bnnhw.rtl_gen import Accelerator
+from bnnhw.rtl_gen.width import Gearbox
 from bnnhw.sim.amaranth_streams import run_streams
 
 from conftest import ROOT
@@ -185,10 +186,10 @@ def test_results_in_narrow_output_words(out_beat):
 
 @pytest.mark.parametrize("in_word", [None, 8, 32])
 def test_padded_first_layer_latency_and_steady_state(in_word):
-    """SIMD 12 does not divide the 64 inputs: a Gearbox repacks the host's words into six
-    12-bit words, the last zero-padded; the hidden layer's 10 of 32 pads likewise. The
-    results are golden's, the latency is the formula's and frames still stream at the
-    slowest layer's interval."""
+    """SIMD 12 does not divide the 64 inputs: the host sends six 12-bit words, the last
+    zero-padded, or 8- or 32-bit words that a Gearbox repacks so; the hidden layer's 10 of
+    32 pads likewise. The results are golden's, the latency is the formula's and frames
+    still stream at the slowest layer's interval."""
     net = bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx")
     net = fold_explicit(
         net,
@@ -203,7 +204,9 @@ def test_padded_first_layer_latency_and_steady_state(in_word):
     assert [layer.pad for layer in net.layers] == [8, 6, 0, 0]
     x = random_frames(np.random.default_rng(7), net.input, 8)
     acc, run, classes, scores = _run(net, x, in_word=in_word)
-    assert acc.port_format.in_word == (in_word or 8)  # the widest divisor of 64 up to 12
+    assert acc.port_format.in_word == (in_word or 12)  # by default the SIMD word
+    assert acc.port_format.frame_words == {None: 6, 8: 8, 32: 2}[in_word]
+    assert isinstance(acc.converters[0], Gearbox) == (in_word is not None)
     _assert_matches_golden(net, x, classes, scores)
     assert run.out_cycles[0] - 1 == acc.latency_cycles
     interval = max(acc.ideal_cycles, acc.port_format.frame_words)

@@ -177,11 +177,15 @@ def test_results_in_narrow_output_words_on_icarus(tmp_path):
     _check(result, 30)
 
 
-@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
-def test_padded_simd_on_both_simulators(tmp_path, simulator):
-    """SIMD 12 and 10 do not divide the 64 inputs: a Gearbox repacks the host's 8-bit
-    words into zero-padded 12-bit words, and the hidden layer's converter pads the 64-bit
-    vector to 70 bits. Every output bit still matches golden under random backpressure."""
+@pytest.mark.parametrize(
+    ("simulator", "in_word"),
+    [pytest.param("verilator", None, marks=pytest.mark.slow), ("icarus", None), ("icarus", 8)],
+)
+def test_padded_simd_on_both_simulators(tmp_path, simulator, in_word):
+    """SIMD 12 and 10 do not divide the 64 inputs: the host sends six 12-bit words, the
+    last zero-padded (or 8-bit words, which a Gearbox repacks so), and the hidden layer's
+    converter pads the 64-bit vector to 70 bits. Every output bit still matches golden
+    under random backpressure."""
     folding = {
         "0": {"pe": 4, "simd": 12},
         "1": {"pe": 8, "simd": 10},
@@ -189,8 +193,11 @@ def test_padded_simd_on_both_simulators(tmp_path, simulator):
         "3": {"pe": 5, "simd": 16},
     }
     (tmp_path / "fold.json").write_text(json.dumps(folding))
-    build = compile_model(MODELS["in1"], tmp_path / "b", folding=str(tmp_path / "fold.json"))
+    build = compile_model(
+        MODELS["in1"], tmp_path / "b", folding=str(tmp_path / "fold.json"), in_word=in_word
+    )
     assert [layer["sf"] for layer in build.report["layers"]][:2] == [6, 7]
+    assert build.report["interface"]["frame_words"] == (6 if in_word is None else 8)
     vectors = make_vectors(build, frames=40, seed=9)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=9)
     _check(result, 40)

@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(BOARDS),
         help="fold for this board's logic and block RAM (as `bnnhw build` does), no synthesis",
     )
-    p.add_argument("--in-word", type=int, help="host input word width in bits")
+    p.add_argument(
+        "--in-word",
+        type=int,
+        help="host input word width in bits (default: the first layer's input word)",
+    )
     p.add_argument(
         "--out-word",
         type=int,
