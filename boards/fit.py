@@ -16,10 +16,13 @@ synthesis:
   the device (:func:`logic_budget`, or up to :data:`LOGIC_LIMIT` for a model whose
   smallest folding needs more): past 81-85 % of an iCE40 nextpnr's placer fails on the
   flip-flops' shared clock-enable and reset nets.
+* **Block RAM share**: on the ECP5 an automatic folding fills at most
+  :data:`BLOCK_BUDGET` of the blocks, since routing around nearly all of them stalls.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,10 +49,15 @@ if TYPE_CHECKING:
 
 # the share of the device's logic cells an automatic folding may plan to use: nextpnr's
 # iCE40 placer fails at 81-85 % (TFC 16x20 placed at 83 %, a CNV failed at 85 %); on the
-# ECP5-85F thousands of lanes fanning out from one input word stop routing long before
-# the cells run out: TFC at 7,376 lanes (37 %) did not route in 30 minutes, at 2,624
-# lanes (22 %) it routed in 17 (docs/qor.md)
-LOGIC_BUDGET = {"ice40": 0.82, "ecp5": 0.25}
+# ECP5-85F routing takes long before the cells run out: TFC at 7,376 lanes (37 % by the
+# estimate) did not route in 30 minutes before wide layers copied their input word, at
+# 4,983-5,328 lanes (estimated 35-37 %, placed in 29-31 %) it routes in 17-21 (docs/qor.md)
+LOGIC_BUDGET = {"ice40": 0.82, "ecp5": 0.38}
+# the share of the block RAM an automatic folding may fill, where routing around nearly
+# every block is the limit: SFC 128x25 32x32 32x32 5x8 (206 of the ECP5-85F's 208
+# blocks) had 106,000 arcs left after 10 minutes of routing, where TFC's 12-cycle builds
+# (151-163 blocks) had about 90,000 and routed in 17-21 (docs/qor.md)
+BLOCK_BUDGET = {"ecp5": 0.85}
 # a network with n-bit lanes on the iCE40, priced by the fitted model: the share its sweep
 # was judged against. At 82 % TFC 8-bit took 16x3 1x4 1x4 1x1 (4,330 cells placed) and
 # ran at 42 MHz, where 16x2 (3,847) ran at 51.5
@@ -339,6 +347,13 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
         if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:
             continue  # over budget by the model alone: not worth elaborating
         last = estimate(folded, board, lanes, share=budget / board.luts, word_bits=word_bits)
+        block_budget = BLOCK_BUDGET.get(board.family, 1.0) * board.ram_blocks
+        if last.fits and last.blocks > block_budget:
+            last = dataclasses.replace(
+                last,
+                problem=f"{last.blocks} blocks, over the {block_budget:.0f} "
+                f"({block_budget / board.ram_blocks:.0%}) an automatic folding may fill",
+            )
         if progress:
             verdict = "fits" if last.fits else f"does not fit: {last.problem}"
             progress(

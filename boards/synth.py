@@ -84,6 +84,7 @@ def synthesize(
     )
     memory_plan = _plan_memories(plan, board)
     if board.family == "ecp5":
+        _keep_input_copies(plan)
         _run_outreg(plan)
     for stale in ("top.rpt", "top.tim", "nextpnr.json", OUTREG_SUMMARY, board.bitstream):
         (out / stale).unlink(missing_ok=True)  # a previous build's reports would mislead
@@ -155,6 +156,23 @@ def _plan_memories(plan, board: Board):
     marker = "# (script_after_read placeholder)"
     plan.files["top.ys"] = plan.files["top.ys"].replace(marker, memory_plan.script() or marker)
     return memory_plan
+
+
+def keep_input_copies() -> str:
+    """Yosys commands, after ``read_rtlil``, that keep the copies of a wide layer's input
+    word (``MVTU.input_copies``) apart: ``opt_merge`` makes one register of registers with
+    the same input, which is what they are, unless each flip-flop cell is marked ``keep``
+    (on the wire it is not enough)."""
+    from bnnhw.rtl_gen.mvtu import INPUT_COPY
+
+    return f"proc\nsetattr -set keep 1 w:*{INPUT_COPY}* %ci1 c:* %i\n"
+
+
+def _keep_input_copies(plan) -> None:
+    read = "read_rtlil top.il\n"
+    if plan.files["top.ys"].count(read) != 1:
+        raise RuntimeError(f"the Yosys script no longer has one {read!r}")
+    plan.files["top.ys"] = plan.files["top.ys"].replace(read, read + keep_input_copies())
 
 
 OUTREG_SUMMARY = "outreg.json"

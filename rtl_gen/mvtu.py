@@ -7,6 +7,8 @@ Data path, one stage per line (the latency of each is in brackets)::
         elements have weight bits that make their products 0)
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
     with ``read_register``: both words registered in the fabric                [1]***
+    with ``read_register`` and PE > 8: the input word registered again, in one
+    copy per 8 PEs (the weight ROM is read a cycle later to match)             [1]****
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
@@ -22,6 +24,10 @@ Data path, one stage per line (the latency of each is in brackets)::
 5.8 ns from clock to data: registered, it ends in a flip-flop instead of the XNORs (the
 threshold ROM is then read a stage early and registered too, for the compare), and
 ``boards/outreg.py`` moves that flip-flop into the block's output register (1.0 ns).
+[1]****: one input word fans out to every PE, and a wide layer's PEs sit beside their
+weight blocks all over the die: TFC 64x66's worst path was the word's 7.6 ns route from
+its buffer to a PE. Each copy drives ``FANOUT_PES`` PEs, and the ECP5 build keeps Yosys
+from merging the copies back into one (``boards/synth.py``, the ``x_copy`` registers).
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -46,6 +52,11 @@ from bnnhw.rtl_gen.adder_tree import (
 )
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
+
+# PEs one copy of the input word drives, in a layer with read registers (``input_copies``)
+FANOUT_PES = 8
+# the copies' registers are named after this, for a synthesis script to keep them apart
+INPUT_COPY = "x_copy"
 
 
 class MVTU(wiring.Component):
@@ -140,8 +151,17 @@ class MVTU(wiring.Component):
 
     @property
     def read_stages(self) -> int:
-        """The register after the memories' reads, when asked for."""
-        return 1 if self.read_register else 0
+        """The register after the memories' reads, when asked for, and the input word's
+        copies after it."""
+        return (1 if self.read_register else 0) + (1 if self.input_copies > 1 else 0)
+
+    @property
+    def input_copies(self) -> int:
+        """Registered copies of the input word, one per ``FANOUT_PES`` PEs, in a layer
+        with read registers and more PEs than that (1: the read register drives them all)."""
+        if not self.read_register or self.hw.pe <= FANOUT_PES:
+            return 1
+        return math.ceil(self.hw.pe / FANOUT_PES)
 
     @property
     def signed_term_stages(self) -> int:
@@ -262,7 +282,10 @@ class MVTU(wiring.Component):
         )
         w_rd = weights.read_port()
         r_addr = Cat(sf, r_bank) if banks_by_bit else r_mem_addr
-        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(rom_addr)]
+        # with the input word's copies a cycle behind its read, the weights are read a
+        # cycle later: a register on the address, not on every weight bit
+        w_addr = rom_addr if self.input_copies == 1 else delay(m, rom_addr, 1, "w_addr")
+        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(w_addr)]
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n))
@@ -271,20 +294,29 @@ class MVTU(wiring.Component):
         # the group index at every stage from the reads to the accumulator: with the read
         # register, the threshold ROM is read a stage early and registered too
         nf_at = [nf1]
-        if self.read_stages:
+        if self.read_register:
             # the data registers are reset-less and fed by the read alone: on ECP5 they
             # become the block RAM's own output register (``boards/outreg.py``)
             x_word = delay(m, x_word, 1, "x_word", reset_less=True)
             w_word = delay(m, w_word, 1, "w_word", reset_less=True)
+        x_words = [x_word] * pe
+        if self.input_copies > 1:
+            copies = [
+                delay(m, x_word, 1, f"{INPUT_COPY}{c}", reset_less=True)
+                for c in range(self.input_copies)
+            ]
+            x_words = [copies[p // FANOUT_PES] for p in range(pe)]
+        for stage in range(self.read_stages):
             v1, first1, last1 = (
-                delay(m, s, 1, n) for s, n in ((v1, "v1"), (first1, "first1"), (last1, "last1"))
+                delay(m, s, 1, f"{n}_r{stage}")
+                for s, n in ((v1, "v1"), (first1, "first1"), (last1, "last1"))
             )
-            nf_at.append(delay(m, nf1, 1, "nf1"))
+            nf_at.append(delay(m, nf_at[-1], 1, f"nf1_r{stage}"))
 
         # -- PE arithmetic: XNOR popcount, or +-code for an n-bit input ----------------------
         sums, stages = [], 0
         for p in range(pe):
-            w, x = w_word[p * simd : (p + 1) * simd], x_word
+            w, x = w_word[p * simd : (p + 1) * simd], x_words[p]
             if bits == 1:
                 total, stages = xnor_popcount(m, x, w, self.register_every, f"pe{p}")
             else:
@@ -381,7 +413,7 @@ class MVTU(wiring.Component):
         )
         t_rd = t_mem.read_port()
         t_word = t_rd.data
-        if self.read_stages:  # read a stage early, registered like the other reads
+        if self.read_register:  # read a stage early, registered like the other reads
             m.d.comb += t_rd.addr.eq(nf_at[-2])
             t_word = delay(m, t_word, 1, "t_word", reset_less=True)
         else:

@@ -206,13 +206,14 @@ def test_padded_simd_on_both_simulators(tmp_path, simulator, in_word):
 @pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
 def test_read_register_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
     """A build for the ULX3S registers every MVTU's memory reads (an ECP5 block RAM's
-    read is slow without its output register): the Verilog it writes still matches golden
-    bit for bit under random backpressure, one cycle later per layer."""
-    build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=64, board="ulx3s-85f")
-    plain = compile_model(MODELS["in8"], tmp_path / "p", max_lanes=64)
+    read is slow without its output register), and its layers of 16 PEs (16x64 16x64
+    16x64 5x32) copy their input word, one copy per 8 PEs: the Verilog it writes still
+    matches golden bit for bit under random backpressure, 4 + 3 cycles later."""
+    build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=1024, board="ulx3s-85f")
+    plain = compile_model(MODELS["in8"], tmp_path / "p", max_lanes=1024)
     assert build.read_register and not plain.read_register
-    layers = len(build.report["layers"])
-    assert build.report["latency_cycles"] == plain.report["latency_cycles"] + layers
+    assert [layer["pe"] for layer in build.report["layers"]] == [16, 16, 16, 5]
+    assert build.report["latency_cycles"] == plain.report["latency_cycles"] + 4 + 3
     vectors = make_vectors(build, frames=30, seed=4)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=4)
     _check(result, 30)
