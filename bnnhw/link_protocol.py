@@ -88,25 +88,25 @@ def results_crc(results: list[int], out_word: int) -> int:
     return crc16(b"".join(int(r).to_bytes(size, "little") for r in results))
 
 
-# The widest read of the board's frame buffer, per FPGA family: a block RAM's widest
-# port, so the buffer never spans blocks side by side and its reads end in the fabric
-# register that gathers a word. An ECP5 buffer as wide as TFC's 66-bit words, read
-# straight into the accelerator, was its 12-cycle build's worst path (the DP16KD's 5.8 ns
-# to data and 3.6 ns of route: 95.6 MHz); at 33 bits a word takes 2 reads and a cycle
-# (36 cycles a frame, where an 11-bit buffer took 84)
-BUFFER_PORT_BITS = {"ice40": 16, "ecp5": 36}
-
-
 def bench_word_bits(in_word: int, family: str = "ice40") -> int:
-    """Width of the board's frame buffer: the input word, or the widest divisor of it
-    within the family's port, read ``in_word / width`` times."""
-    port = BUFFER_PORT_BITS[family]
+    """Width of the board's frame buffer: the input word, or the widest divisor of it within
+    a block RAM's widest port (iCE40 16 bits, ECP5 36), read ``in_word / width`` times.
+
+    Within one port the buffer never spans blocks side by side and its reads end in the
+    fabric register that gathers a word. An ECP5 buffer as wide as TFC's 66-bit words,
+    read straight into the accelerator, was its 12-cycle build's worst path (the DP16KD's
+    5.8 ns to data and 3.6 ns of route: 95.6 MHz); at 33 bits a word takes 2 reads and a
+    cycle (36 cycles a frame, where an iCE40-sized 11-bit buffer took 84).
+    """
+    from bnnhw.boards.memories import GEOMETRY
+
+    port = max(width for width, _ in GEOMETRY[family][0])
     return max(d for d in range(1, min(in_word, port) + 1) if in_word % d == 0)
 
 
 def bench_capacity(frame_bits: int, in_word: int, family: str = "ice40") -> int:
-    """Frames one column of block RAM holds at the buffer's width, 1 to 255 (iCE40: 4 kbit
-    at 256x16, 512x8 ... 2048x2; ECP5: 512 words of up to 36 bits, 1024 of 18 ...).
+    """Frames one block RAM holds at the buffer's width, 1 to 255 (iCE40: 4 kbit at
+    256x16, 512x8 ... 2048x2; ECP5: 512 words of up to 36 bits, 1024 of 18 ...).
 
     The buffer that holds a frame for classification is the bench's replay buffer: at
     this depth the bench costs no block RAM beyond what the link needs anyway.
@@ -114,9 +114,7 @@ def bench_capacity(frame_bits: int, in_word: int, family: str = "ice40") -> int:
     from bnnhw.boards.memories import GEOMETRY
 
     width = bench_word_bits(in_word, family)
-    shapes, _, _ = GEOMETRY[family]
-    # the deepest shape whose port takes the word; a wider word spans blocks at the widest
-    depth = max((d for w, d in shapes if w >= width), default=min(d for _, d in shapes))
+    depth = max(d for w, d in GEOMETRY[family][0] if w >= width)  # the deepest that fits
     return max(1, min(255, depth // (frame_bits // width)))
 
 

@@ -22,10 +22,9 @@ synthesis:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bnnhw.boards.memories import (
@@ -349,7 +348,7 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
         last = estimate(folded, board, lanes, share=budget / board.luts, word_bits=word_bits)
         block_budget = BLOCK_BUDGET.get(board.family, 1.0) * board.ram_blocks
         if last.fits and last.blocks > block_budget:
-            last = dataclasses.replace(
+            last = replace(
                 last,
                 problem=f"{last.blocks} blocks, over the {block_budget:.0f} "
                 f"({block_budget / board.ram_blocks:.0%}) an automatic folding may fill",

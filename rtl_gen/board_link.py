@@ -44,7 +44,7 @@ class BoardLink(wiring.Component):
     as bad. The line-idle timeout that ends a truncated frame is ``idle_cycles`` rounded
     down to a power of two (a counter's top bit). ``bench_frames`` is how many frames a
     bench request may send (0: no bench mode); ``family`` the FPGA's, for the width of the
-    frame buffer (:data:`bnnhw.link_protocol.BUFFER_PORT_BITS`).
+    frame buffer (:func:`bnnhw.link_protocol.bench_word_bits`).
     """
 
     def __init__(

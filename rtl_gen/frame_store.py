@@ -8,7 +8,7 @@ the wire (the last one zero-padded) and ``frame_bits / width`` RAM words here. T
 splits a byte in 8 cycles, far faster than the UART delivers one (at least 40 cycles), so
 it never stalls. Replay reads one RAM word per cycle, so it feeds the accelerator an input
 word every cycle, or every ``in_word / width + 1`` cycles for a word wider than the
-block RAM's port (:data:`bnnhw.link_protocol.BUFFER_PORT_BITS`): then the bench times the
+block RAM's port (:func:`bnnhw.link_protocol.bench_word_bits`): then the bench times the
 feeder, not the accelerator, if the accelerator is faster (TFC's 12-cycle ULX3S build:
 66-bit words, 36 cycles a frame).
 """
