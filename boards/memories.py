@@ -35,6 +35,15 @@ LUTRAM = {"ecp5": (4, 16, 4)}
 # 5.6 ns after the clock from an ECP5 DP16KD, so where distributed RAM holds it cheaply
 # it is not forced into a block (an output FIFO forced there was TFC's worst path)
 FIFO_STORAGE = "storage"
+# an MVTU's threshold ROM: its word meets the accumulator in a comparator's carry chain,
+# the tightest path after a read. Up to 16 words it is a LUT4 per bit placed beside the
+# comparators; forced into a block it reads from whichever block is left, on the ECP5 one
+# at the die's edge (TFC 12 cycles: a 5.35 ns route, the worst path at 125 MHz)
+THRESHOLDS = "thresholds"
+# memories never forced into a block on a family, by name: the deepest kept (None: any)
+KEEP_IN_LOGIC: dict[str, dict[str, int | None]] = {
+    "ecp5": {FIFO_STORAGE: None, THRESHOLDS: 16},
+}
 MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
 
 
@@ -147,6 +156,16 @@ def _logic(mem: Mem, family: str) -> float:
     return cost
 
 
+def kept_in_logic(mem: Mem, family: str) -> bool:
+    """Is ``mem`` one the family keeps out of the blocks it would be forced into
+    (:data:`KEEP_IN_LOGIC`)?"""
+    kept = KEEP_IN_LOGIC.get(family, {})
+    if mem.name not in kept:
+        return False
+    deepest = kept[mem.name]
+    return deepest is None or mem.depth <= deepest
+
+
 def saved_per_block(mem: Mem, family: str) -> float:
     """Logic a memory frees by moving to block RAM, per block."""
     return _logic(mem, family) / blocks(mem, family)
@@ -172,7 +191,7 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
         if not auto_block(m, family)
         and m.sync_read
         and _logic(m, family) >= MIN_FORCED_LOGIC
-        and not (family in LUTRAM and m.name == FIFO_STORAGE)
+        and not kept_in_logic(m, family)
     ]
     forced, used = [], 0
     for mem in sorted(left, key=lambda m: (-saved_per_block(m, family), m.path)):

@@ -7,7 +7,8 @@ its memories' reads; this pass, run on Yosys' JSON netlist before nextpnr, moves
 flip-flop into the block (REGMODE "OUTREG": 1.0 ns from clock to data, nextpnr's own
 figures). It is the same register in another place, so only a block whose every data
 output in use feeds exactly one flip-flop that has no other input (the read port's clock,
-always enabled, never reset) changes; any other is left as Yosys made it.
+never reset, always enabled or all by one enable, which becomes the block's OCE) changes;
+any other is left as Yosys made it.
 
 ``python -m bnnhw.boards.outreg NETLIST.json [SUMMARY.json]`` rewrites the netlist in place.
 """
@@ -54,14 +55,23 @@ def _read_clock(block: dict, port: str) -> str:
     return "B" if wide else port
 
 
-def _plain_flop(flop: dict, clock: list) -> bool:
-    """A flip-flop that only copies DI on every rising edge of ``clock``."""
+ALWAYS = ["1"]
+
+
+def _flop_enable(flop: dict, clock: list) -> list | None:
+    """The enable of a flip-flop that only copies DI on rising edges of ``clock`` where its
+    enable is high (``ALWAYS``: every edge); None for any other flip-flop."""
     conn = flop["connections"]
-    enabled = _param(flop, "CEMUX", "CE") == "1" or conn.get("CE") == ["1"]
+    cemux = _param(flop, "CEMUX", "CE")
+    if cemux == "1" or conn.get("CE", ALWAYS) == ALWAYS:
+        enable = ALWAYS
+    elif cemux == "CE":
+        enable = conn["CE"]
+    else:  # inverted or never enabled
+        return None
     no_reset = conn.get("LSR", ["0"]) == ["0"] or _param(flop, "LSRMUX", "LSR") == "0"
-    return (
-        conn.get("CLK") == clock and _param(flop, "CLKMUX", "CLK") == "CLK" and enabled and no_reset
-    )
+    plain = conn.get("CLK") == clock and _param(flop, "CLKMUX", "CLK") == "CLK" and no_reset
+    return enable if plain else None
 
 
 def absorb(module: dict) -> Absorbed:
@@ -84,7 +94,7 @@ def absorb(module: dict) -> Absorbed:
     registered = 0
     blocks = [cell for cell in cells.values() if cell["type"] == BLOCK]
     for block in blocks:
-        moves = _moves(block, cells, loads)
+        moves, enable = _moves(block, cells, loads)
         if not moves:
             continue
         registered += 1
@@ -95,7 +105,7 @@ def absorb(module: dict) -> Absorbed:
             gone.append(flop_name)
         for port in {_read_clock(block, pin[2]) for pin, _ in moves} | {pin[2] for pin, _ in moves}:
             block["parameters"][f"REGMODE_{port}"] = "OUTREG"
-            block["connections"][f"OCE{port}"] = ["1"]
+            block["connections"][f"OCE{port}"] = enable
     for name in gone:
         del cells[name]
     for net in module.get("netnames", {}).values():
@@ -103,16 +113,17 @@ def absorb(module: dict) -> Absorbed:
     return Absorbed(len(blocks), registered, len(gone))
 
 
-def _moves(block: dict, cells: dict, loads: dict) -> list[tuple[str, str]]:
-    """(DO pin, flip-flop) for every data output in use, or [] if any cannot move."""
+def _moves(block: dict, cells: dict, loads: dict) -> tuple[list[tuple[str, str]], list]:
+    """(DO pin, flip-flop) for every data output in use and the flip-flops' one enable
+    (the block's OCE), or [] if any cannot move."""
     conn = block["connections"]
-    moves = []
+    moves, enables = [], set()
     for port in PORTS:
         if _param(block, f"REGMODE_{port}", "NOREG") != "NOREG":
-            return []
+            return [], ALWAYS
         reader = _read_clock(block, port)
         if conn.get(f"RST{reader}", ["0"]) != ["0"]:  # a reset would clear the register
-            return []
+            return [], ALWAYS
         for i in range(DATA_BITS):
             pin = f"DO{port}{i}"
             bits = conn.get(pin, ["x"])
@@ -120,12 +131,16 @@ def _moves(block: dict, cells: dict, loads: dict) -> list[tuple[str, str]]:
                 continue  # not in use
             users = loads[bits[0]]
             if len(users) != 1 or users[0][1] != "DI":
-                return []
+                return [], ALWAYS
             flop = cells[users[0][0]]
-            if flop["type"] != FLOP or not _plain_flop(flop, conn.get(f"CLK{reader}")):
-                return []
+            enable = _flop_enable(flop, conn.get(f"CLK{reader}")) if flop["type"] == FLOP else None
+            if enable is None:
+                return [], ALWAYS
+            enables.add(tuple(enable))
             moves.append((pin, users[0][0]))
-    return moves
+    if len(enables) > 1:  # one output register enable for the block's every bit
+        return [], ALWAYS
+    return moves, list(enables.pop()) if enables else ALWAYS
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,9 @@ it never stalls. Replay reads one RAM word per cycle, so it feeds the accelerato
 word every cycle, or every ``in_word / width + 1`` cycles for a word wider than the
 block RAM's port (:func:`bnnhw.link_protocol.bench_word_bits`): then the bench times the
 feeder, not the accelerator, if the accelerator is faster (TFC's 12-cycle ULX3S build:
-66-bit words, 36 cycles a frame).
+66-bit words, 36 cycles a frame). On the ECP5 a register follows the read, moved into the
+block by the build (its read data leave the block 5.8 ns after the clock without it: SFC
+56 cycles' worst path, 113 MHz), a cycle more from start to the first word.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from amaranth.lib.wiring import In, Out
 
 from bnnhw import link_protocol as lp
 
+# families whose build reads a block RAM through its output register where a register
+# follows the read (``boards/outreg.py``): the frame buffer's read gets one
+REGISTERED_READ = frozenset({"ecp5"})
+
 
 class FrameStore(wiring.Component):
     """``byte``/``byte_valid``: a payload byte (never refused); ``clear``: a new request.
@@ -32,6 +38,7 @@ class FrameStore(wiring.Component):
 
     def __init__(self, frame_bits: int, in_word: int, frames: int, family: str = "ice40") -> None:
         self.frame_bits, self.in_word, self.frames = frame_bits, in_word, max(1, frames)
+        self.read_register = family in REGISTERED_READ
         self.width = lp.bench_word_bits(in_word, family)
         self.frame_ram_words = frame_bits // self.width
         self.depth = self.frames * self.frame_ram_words
@@ -50,8 +57,13 @@ class FrameStore(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         width, depth = self.width, self.depth
-        m.submodules.ram = ram = Memory(shape=width, depth=depth, init=[])
-        wr, rd = ram.write_port(), ram.read_port()
+        # the link writes only while it receives a payload and replays only after its CRC
+        # matched, so a read never meets a write: ``no_rw_check`` spares the block's read
+        # the collision logic (a register and a multiplexer a bit) a synchronous port with
+        # Amaranth's read-before-write promise would have, and the read is combinational
+        # into a register of ours (``rd_data``) that Yosys merges into the block's port
+        m.submodules.ram = ram = Memory(shape=width, depth=depth, init=[], attrs={"no_rw_check": 1})
+        wr, rd = ram.write_port(), ram.read_port(domain="comb")
 
         # -- write side: bytes -> bits -> width-bit words, LSB first -------------------
         bits, left = Signal(8), Signal(range(9))
@@ -92,13 +104,29 @@ class FrameStore(wiring.Component):
         one_word = Signal()
         m.d.sync += one_word.eq(waddr == 1)
         issuing, data_valid = Signal(), Signal()
-        take = Signal()  # the word on rd.data is used this cycle
-        m.d.comb += [rd.addr.eq(raddr), rd.en.eq(~data_valid | take)]
+        # the RAM word the feeder uses (``piece``): the read, or on a family whose build
+        # moves a read's register into the block (ECP5, 5.8 -> 1.0 ns) a register of it,
+        # every stage held while the word at the end waits
+        rd_data = Signal(width, reset_less=True)  # the block's read, held while not advancing
+        if self.read_register:
+            piece, piece_valid = Signal(width, reset_less=True), Signal()
+        else:
+            piece, piece_valid = rd_data, data_valid
+        take = Signal()  # ``piece`` is used this cycle
+        advance = Signal()
+        m.d.comb += [advance.eq(~piece_valid | take), rd.addr.eq(raddr)]
+        with m.If(advance):
+            m.d.sync += rd_data.eq(rd.data)
+        if self.read_register:
+            with m.If(advance):
+                m.d.sync += [piece.eq(rd_data), piece_valid.eq(data_valid)]
+            with m.If(self.start):
+                m.d.sync += piece_valid.eq(0)
         with m.If(self.start):
             m.d.sync += [raddr.eq(0), repeats.eq(self.repeats), wrap.eq(one_word)]
             m.d.sync += before_last.eq(waddr - 2)
             m.d.sync += [repeats_one.eq(self.repeats == 1), issuing.eq(1), data_valid.eq(0)]
-        with m.Elif(rd.en):
+        with m.Elif(advance):
             m.d.sync += data_valid.eq(issuing)
             with m.If(issuing):
                 m.d.sync += [raddr.eq(raddr + 1), wrap.eq(raddr == before_last)]
@@ -108,19 +136,20 @@ class FrameStore(wiring.Component):
                     with m.If(repeats_one):
                         m.d.sync += issuing.eq(0)
 
+        pending = issuing | data_valid | piece_valid
         if width == self.in_word:
-            m.d.comb += [self.o.payload.eq(rd.data), self.o.valid.eq(data_valid)]
+            m.d.comb += [self.o.payload.eq(piece), self.o.valid.eq(piece_valid)]
             m.d.comb += take.eq(self.o.ready)
-            m.d.comb += self.busy.eq(issuing | data_valid)
+            m.d.comb += self.busy.eq(pending)
         else:  # gather in_word / width RAM words, first one lowest
             chunks = self.in_word // width
             gather, count, full = Signal(self.in_word), Signal(range(chunks)), Signal()
-            m.d.comb += [take.eq(data_valid & ~full), self.o.payload.eq(gather)]
-            m.d.comb += [self.o.valid.eq(full), self.busy.eq(issuing | data_valid | full)]
+            m.d.comb += [take.eq(piece_valid & ~full), self.o.payload.eq(gather)]
+            m.d.comb += [self.o.valid.eq(full), self.busy.eq(pending | full)]
             with m.If(self.o.ready):
                 m.d.sync += full.eq(0)
             with m.If(take):
-                m.d.sync += [gather.eq(Cat(gather[width:], rd.data)), count.eq(count + 1)]
+                m.d.sync += [gather.eq(Cat(gather[width:], piece)), count.eq(count + 1)]
                 with m.If(count == chunks - 1):
                     m.d.sync += [count.eq(0), full.eq(1)]
             with m.If(self.start):

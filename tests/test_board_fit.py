@@ -150,6 +150,24 @@ def test_fifo_memories_stay_out_of_ecp5_blocks():
     assert [m.name for m in plan_memories([fifo], "ice40", available=30).forced] == ["storage"]
 
 
+def test_shallow_threshold_roms_stay_beside_their_comparators_on_the_ecp5():
+    """A threshold word meets the accumulator in a comparator: on the ECP5 a ROM of up to
+    16 words stays in logic (a LUT4 per bit beside the comparators) rather than taking
+    whichever block is left; a deeper one, or one on the iCE40, is forced as before."""
+    layer1 = "top.accelerator.layer1"
+    shallow = Mem(layer1, "thresholds", 16 * 7, 4, rom=True)  # TFC 16x22: 112 x 4 bits
+    deep = Mem("top.accelerator.layer2", "thresholds", 8 * 9, 32, rom=True)
+    weights = Mem(layer1, "weights", 16 * 22, 12, rom=True)
+    ecp5 = plan_memories([shallow, deep, weights], "ecp5", available=208)
+    assert sorted(m.path for m in ecp5.forced) == [
+        "top.accelerator.layer1.weights",
+        "top.accelerator.layer2.thresholds",
+    ]
+    assert ecp5.logic_rom_bits == 448
+    ice40 = plan_memories([shallow, weights], "ice40", available=30)
+    assert sorted(m.name for m in ice40.forced) == ["thresholds", "weights"]
+
+
 def test_roms_bigger_than_the_block_ram_are_refused_with_sizes():
     sfc_like = [Mem("top.l0", "weights", 16, 784 * 256 // 16, rom=True)]
     with pytest.raises(BoardError) as info:

