@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+FAMILIES = frozenset({"ecp5"})  # the FPGA families whose builds run this pass
 BLOCK, FLOP = "DP16KD", "TRELLIS_FF"
 PORTS = ("A", "B")
 DATA_BITS = 18  # DO[AB]0..17

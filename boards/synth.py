@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnnhw.boards.outreg import FAMILIES as OUTREG_FAMILIES
 from bnnhw.errors import BoardError, DoesNotFit
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def synthesize(
     memory_plan = _plan_memories(plan, board)
     if board.family == "ecp5":
         _keep_input_copies(plan)
+    if board.family in OUTREG_FAMILIES:
         _run_outreg(plan)
     for stale in ("top.rpt", "top.tim", "nextpnr.json", OUTREG_SUMMARY, board.bitstream):
         (out / stale).unlink(missing_ok=True)  # a previous build's reports would mislead

@@ -11,8 +11,9 @@ word every cycle, or every ``in_word / width + 1`` cycles for a word wider than 
 block RAM's port (:func:`bnnhw.link_protocol.bench_word_bits`): then the bench times the
 feeder, not the accelerator, if the accelerator is faster (TFC's 12-cycle ULX3S build:
 66-bit words, 36 cycles a frame). On the ECP5 a register follows the read, moved into the
-block by the build (its read data leave the block 5.8 ns after the clock without it: SFC
-56 cycles' worst path, 113 MHz), a cycle more from start to the first word.
+block by the build (without it the data leave the block 5.8 ns after the clock: SFC at
+56 cycles a frame had that read as its worst path, 113 MHz), a cycle more from start to
+the first word.
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bnnhw import link_protocol as lp
-
-# families whose build reads a block RAM through its output register where a register
-# follows the read (``boards/outreg.py``): the frame buffer's read gets one
-REGISTERED_READ = frozenset({"ecp5"})
+from bnnhw.boards.outreg import FAMILIES as OUTREG_FAMILIES
 
 
 class FrameStore(wiring.Component):
@@ -38,7 +36,8 @@ class FrameStore(wiring.Component):
 
     def __init__(self, frame_bits: int, in_word: int, frames: int, family: str = "ice40") -> None:
         self.frame_bits, self.in_word, self.frames = frame_bits, in_word, max(1, frames)
-        self.read_register = family in REGISTERED_READ
+        # a family whose build moves a read's register into the block gets one here
+        self.read_register = family in OUTREG_FAMILIES
         self.width = lp.bench_word_bits(in_word, family)
         self.frame_ram_words = frame_bits // self.width
         self.depth = self.frames * self.frame_ram_words

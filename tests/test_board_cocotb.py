@@ -68,14 +68,17 @@ def _plan(net, top: BoardTop, x) -> dict:
 
 
 @pytest.mark.slow
-def test_board_top_on_icarus_through_the_uart_pins(tmp_path):
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])  # the ECP5's frame buffer: read twice
+def test_board_top_on_icarus_through_the_uart_pins(tmp_path, family):
     from cocotb_tools.runner import get_results, get_runner
 
     from bnnhw.sim.runner import TIMESCALE, simulator_env
 
     # the smallest bundled model, few lanes: the UART pins, not the accelerator, are tested
     net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx"), 8)
-    top = BoardTop(lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4)
+    top = BoardTop(
+        lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4, family=family
+    )
     source = tmp_path / "board_top.v"
     source.write_text(to_verilog(top, "board_top"))
     plan = tmp_path / "plan.json"
