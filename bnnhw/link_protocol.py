@@ -89,24 +89,33 @@ def results_crc(results: list[int], out_word: int) -> int:
 
 
 def bench_word_bits(in_word: int, family: str = "ice40") -> int:
-    """Width of the board's frame buffer: the input word, or the widest divisor of it within
-    a block RAM's widest port (iCE40 16 bits, ECP5 36), read ``in_word / width`` times.
+    """Width of the board's frame buffer: the widest divisor of the input word within a
+    block RAM's widest port (iCE40 16 bits), or two side by side on a family whose build
+    moves a read's register into the block (ECP5, 72 bits: data 1.0 ns after the clock),
+    read ``in_word / width`` times into a fabric register that gathers a word.
 
-    Within one port the buffer never spans blocks side by side and its reads end in the
-    fabric register that gathers a word. An ECP5 buffer as wide as TFC's 66-bit words,
-    read straight into the accelerator, was its 12-cycle build's worst path (the DP16KD's
-    5.8 ns to data and 3.6 ns of route: 95.6 MHz); at 33 bits a word takes 2 reads and a
-    cycle (36 cycles a frame, where an iCE40-sized 11-bit buffer took 84).
+    Read whole without the block's register, TFC's 66-bit ECP5 buffer was its 12-cycle
+    build's worst path (5.8 ns to data and 3.6 ns of route: 95.6 MHz); gathered from
+    33-bit reads instead, the bench fed the 12-cycle accelerator 36 cycles a frame. Two
+    blocks read TFC's and SFC's words whole (66 and 49 bits); a wider word is gathered
+    rather than spread over more blocks than a classification needs.
     """
-    from bnnhw.boards.memories import GEOMETRY
+    from bnnhw.boards.outreg import FAMILIES
 
-    port = max(width for width, _ in GEOMETRY[family][0])
+    port = _widest_port(family) * (2 if family in FAMILIES else 1)
     return max(d for d in range(1, min(in_word, port) + 1) if in_word % d == 0)
 
 
+def _widest_port(family: str) -> int:
+    from bnnhw.boards.memories import GEOMETRY
+
+    return max(width for width, _ in GEOMETRY[family][0])
+
+
 def bench_capacity(frame_bits: int, in_word: int, family: str = "ice40") -> int:
-    """Frames one block RAM holds at the buffer's width, 1 to 255 (iCE40: 4 kbit at
-    256x16, 512x8 ... 2048x2; ECP5: 512 words of up to 36 bits, 1024 of 18 ...).
+    """Frames the buffer holds at the depth of one block RAM at its width (blocks side by
+    side for a wider word), 1 to 255 (iCE40: 4 kbit at 256x16, 512x8 ... 2048x2; ECP5:
+    512 words of up to 36 bits, 1024 of 18 ...).
 
     The buffer that holds a frame for classification is the bench's replay buffer: at
     this depth the bench costs no block RAM beyond what the link needs anyway.
@@ -114,7 +123,8 @@ def bench_capacity(frame_bits: int, in_word: int, family: str = "ice40") -> int:
     from bnnhw.boards.memories import GEOMETRY
 
     width = bench_word_bits(in_word, family)
-    depth = max(d for w, d in GEOMETRY[family][0] if w >= width)  # the deepest that fits
+    share = min(width, _widest_port(family))  # one block's part of a word read side by side
+    depth = max(d for w, d in GEOMETRY[family][0] if w >= share)  # the deepest that fits
     return max(1, min(255, depth // (frame_bits // width)))
 
 

@@ -24,7 +24,14 @@ from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
-from bnnhw.rtl_gen.width import Downsizer, Gearbox, WordSelector, converter
+from bnnhw.rtl_gen.width import (
+    FAST_SELECT_PIECES,
+    MAX_SELECT_PIECES,
+    Downsizer,
+    Gearbox,
+    WordSelector,
+    converter,
+)
 
 
 def port_format_for(
@@ -100,13 +107,18 @@ class Accelerator(wiring.Component):
         self.interval = max(hw.walk_cycles for hw in self.layers)
         # a hidden layer's output is its neurons' bits; between dense layers the next
         # layer reads the FIFO's word in place, and the selector holds it while it does
+        # (with read registers, a fast clock's, only a word of a few pieces)
         widths = [self.port_format.in_word] + [hw.neurons for hw in self.layers[:-1]]
+        pieces = FAST_SELECT_PIECES if read_register else MAX_SELECT_PIECES
         self.converters = [
             Gearbox(width, hw.stream_word, self.port_format.frame_words)
             # host words of another width into zero-padded SIMD words, per frame
             if index == 0 and hw.pad and width != hw.stream_word
             else converter(
-                width, hw.stream_word, in_place=index > 0 and self.layers[index - 1].window is None
+                width,
+                hw.stream_word,
+                in_place=index > 0 and self.layers[index - 1].window is None,
+                max_pieces=pieces,
             )
             for index, (width, hw) in enumerate(zip(widths, self.layers, strict=True))
         ]

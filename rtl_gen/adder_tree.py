@@ -52,10 +52,15 @@ def _reduce(
 
 
 def register_each(m: Module, values: list[Value], name: str) -> list[Value]:
-    """Each of ``values`` through a register of its own shape (one pipeline stage)."""
+    """Each of ``values`` through a register of its own shape (one pipeline stage).
+
+    Reset-less: data whose valid flag travels beside them. A reset on every register of
+    every PE's tree made the reset net's fan-out the ECP5's worst path (TFC 64x72: 7.4 ns
+    of route from the reset synchroniser to a PE's tree register at the die's far side).
+    """
     regs = []
     for i, v in enumerate(values):
-        r = Signal(v.shape(), name=f"{name}_{i}")
+        r = Signal(v.shape(), name=f"{name}_{i}", reset_less=True)
         m.d.sync += r.eq(v)
         regs.append(r)
     return regs

@@ -7,13 +7,13 @@ bench (:func:`bnnhw.link_protocol.bench_capacity`). Each frame is ``frame_bytes`
 the wire (the last one zero-padded) and ``frame_bits / width`` RAM words here. The packer
 splits a byte in 8 cycles, far faster than the UART delivers one (at least 40 cycles), so
 it never stalls. Replay reads one RAM word per cycle, so it feeds the accelerator an input
-word every cycle, or every ``in_word / width + 1`` cycles for a word wider than the
-block RAM's port (:func:`bnnhw.link_protocol.bench_word_bits`): then the bench times the
-feeder, not the accelerator, if the accelerator is faster (TFC's 12-cycle ULX3S build:
-66-bit words, 36 cycles a frame). On the ECP5 a register follows the read, moved into the
-block by the build (without it the data leave the block 5.8 ns after the clock: SFC at
-56 cycles a frame had that read as its worst path, 113 MHz), a cycle more from start to
-the first word.
+word every cycle, or every ``in_word / width`` cycles for a word wider than the buffer
+(:func:`bnnhw.link_protocol.bench_word_bits`): then the bench times the feeder, not the
+accelerator, if the accelerator is faster. On the ECP5 the buffer reads up to two blocks
+side by side (72 bits), and a register follows the read, moved into the block by the
+build (without it the data leave the block 5.8 ns after the clock: SFC at 56 cycles a
+frame had that read as its worst path, 113 MHz), a cycle more from start to the first
+word.
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ class FrameStore(wiring.Component):
         else:  # gather in_word / width RAM words, first one lowest
             chunks = self.in_word // width
             gather, count, full = Signal(self.in_word), Signal(range(chunks)), Signal()
-            m.d.comb += [take.eq(piece_valid & ~full), self.o.payload.eq(gather)]
+            # a piece is taken while the word is empty or leaving: no cycle between words
+            m.d.comb += [take.eq(piece_valid & (~full | self.o.ready))]
+            m.d.comb += self.o.payload.eq(gather)
             m.d.comb += [self.o.valid.eq(full), self.busy.eq(pending | full)]
             with m.If(self.o.ready):
                 m.d.sync += full.eq(0)

@@ -8,7 +8,7 @@ Data path, one stage per line (the latency of each is in brackets)::
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
     with ``read_register``: both words registered in the fabric                [1]***
     with ``read_register`` and PE > 8: the input word registered again, in one
-    copy per 8 PEs (the weight ROM is read a cycle later to match)             [1]****
+    copy per 8 PEs, and the weight word registered again beside its PEs        [1]****
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
@@ -28,6 +28,10 @@ threshold ROM is then read a stage early and registered too, for the compare), a
 weight blocks all over the die: TFC 64x66's worst path was the word's 7.6 ns route from
 its buffer to a PE. Each copy drives ``FANOUT_PES`` PEs, and the ECP5 build keeps Yosys
 from merging the copies back into one (``boards/synth.py``, the ``x_copy`` registers).
+The weight blocks of such a layer fill columns across the die, and a block at its edge is
+far from its PE: SFC 64x49's worst path was a 6.4-7.1 ns route from one to its PE's first
+adder level. Its word is registered a second time too (``w_copy``, a flip-flop per lane),
+which nextpnr places between the block and the PE.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -282,13 +286,10 @@ class MVTU(wiring.Component):
         )
         w_rd = weights.read_port()
         r_addr = Cat(sf, r_bank) if banks_by_bit else r_mem_addr
-        # with the input word's copies a cycle behind its read, the weights are read a
-        # cycle later: a register on the address, not on every weight bit
-        w_addr = rom_addr if self.input_copies == 1 else delay(m, rom_addr, 1, "w_addr")
-        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(w_addr)]
+        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(rom_addr)]
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
-        nf1 = Signal(range(nf_n))
+        nf1 = Signal(range(nf_n), reset_less=True)  # data beside v1, as every nf below
         m.d.sync += [v1.eq(busy), first1.eq(sf_first), last1.eq(sf_last), nf1.eq(nf)]
         x_word, w_word = x_read, w_rd.data
         # the group index at every stage from the reads to the accumulator: with the read
@@ -306,12 +307,13 @@ class MVTU(wiring.Component):
                 for c in range(self.input_copies)
             ]
             x_words = [copies[p // FANOUT_PES] for p in range(pe)]
+            w_word = delay(m, w_word, 1, "w_copy", reset_less=True)
         for stage in range(self.read_stages):
             v1, first1, last1 = (
                 delay(m, s, 1, f"{n}_r{stage}")
                 for s, n in ((v1, "v1"), (first1, "first1"), (last1, "last1"))
             )
-            nf_at.append(delay(m, nf_at[-1], 1, f"nf1_r{stage}"))
+            nf_at.append(delay(m, nf_at[-1], 1, f"nf1_r{stage}", reset_less=True))
 
         # -- PE arithmetic: XNOR popcount, or +-code for an n-bit input ----------------------
         sums, stages = [], 0
@@ -334,18 +336,20 @@ class MVTU(wiring.Component):
             delay(m, s, stages, n) for s, n in ((v1, "v"), (first1, "first"), (last1, "last"))
         )
         for stage in range(stages):
-            nf_at.append(delay(m, nf_at[-1], 1, f"nf_s{stage}"))
+            nf_at.append(delay(m, nf_at[-1], 1, f"nf_s{stage}", reset_less=True))
         nf2 = nf_at[-1]
 
         # -- accumulate ----------------------------------------------------------------------
         acc_shape = signed(signed_width(*hw.acc_range))
-        accs = [Signal(acc_shape, name=f"acc{p}") for p in range(pe)]
+        # data registers are reset-less (their valid flags are not): the reset net reaches
+        # the control flip-flops alone
+        accs = [Signal(acc_shape, name=f"acc{p}", reset_less=True) for p in range(pe)]
         with m.If(v2):
             for acc, total in zip(accs, sums, strict=True):
                 # the segment's first word clears the addend, not the sum: the choice sits
                 # on the flip-flop side of the carry chain instead of after it
                 m.d.sync += acc.eq(total + Mux(first2, 0, acc))
-        done3, nf3 = Signal(), Signal(range(nf_n))
+        done3, nf3 = Signal(), Signal(range(nf_n), reset_less=True)
         m.d.sync += [done3.eq(v2 & last2), nf3.eq(nf2)]
 
         # -- threshold or score, registered: the compare's carry chain ends in a flip-flop
@@ -353,8 +357,8 @@ class MVTU(wiring.Component):
         segment = self._segment(m, accs, nf_at, nf3)
         done4, nf4 = done3, nf3
         if self.compare_stages:
-            compared, segment = segment, Signal(len(segment))
-            done4, nf4 = Signal(), Signal(range(nf_n))
+            compared, segment = segment, Signal(len(segment), reset_less=True)
+            done4, nf4 = Signal(), Signal(range(nf_n), reset_less=True)
             m.d.sync += [segment.eq(compared), done4.eq(done3), nf4.eq(nf3)]
 
         # -- assemble the frame's output vector ----------------------------------------------
@@ -363,7 +367,7 @@ class MVTU(wiring.Component):
         # (``fifo_depth``: with two credits it is one credit's slot, and the FIFO holds
         # one vector fewer)
         seg_width = len(segment)
-        vector = Signal(nf_n * seg_width)
+        vector = Signal(nf_n * seg_width, reset_less=True)
         complete = Signal()  # ``vector`` holds a whole frame's output, not yet pushed
         with m.If(done4):
             m.d.sync += vector.eq(Cat(vector[seg_width:], segment))

@@ -279,9 +279,15 @@ class Gearbox(wiring.Component):
 # multiplexer primitives): up to 16 pieces it keeps a 50 MHz clock; past that the
 # Downsizer's shift register (one LUT level, but a copy of the word) does.
 MAX_SELECT_PIECES = 16
+# At the ECP5's 125 MHz (a design with read registers) a piece multiplexer must be one
+# wide LUT: SFC 64x56 32x37's worst path was its 7-piece selector, three LUT levels and
+# then 5 ns of route into the next layer's input buffer block.
+FAST_SELECT_PIECES = 4
 
 
-def converter(src: int, dst: int, *, in_place: bool = False) -> wiring.Component | None:
+def converter(
+    src: int, dst: int, *, in_place: bool = False, max_pieces: int = MAX_SELECT_PIECES
+) -> wiring.Component | None:
     """The converter from ``src``-bit to ``dst``-bit words, None when they are equal.
 
     A narrower ``dst`` need not divide ``src``: each word's last piece is zero-padded (a
@@ -289,12 +295,12 @@ def converter(src: int, dst: int, *, in_place: bool = False) -> wiring.Component
 
     ``in_place``: downsize with a :class:`WordSelector` (the upstream holds its payload
     steady until taken, as a FIFO does) instead of a registered :class:`Downsizer`, when
-    the word has at most :data:`MAX_SELECT_PIECES` pieces.
+    the word has at most ``max_pieces`` pieces.
     """
     if src == dst:
         return None
     if src > dst:  # the last piece zero-padded when dst does not divide src
-        if in_place and -(-src // dst) <= MAX_SELECT_PIECES:
+        if in_place and -(-src // dst) <= max_pieces:
             return WordSelector(src, dst)
         return Downsizer(src, dst)
     if dst % src == 0:

@@ -103,6 +103,32 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     assert steady <= 1.05 * max(acc.ideal_cycles, fmt.frame_words)
 
 
+def test_read_register_cuts_a_word_of_many_pieces_with_a_register():
+    """With read registers (the ECP5's 125 MHz) a hidden layer's 64-bit output cut into
+    seven 10-bit words (the last padded) goes through a registered Downsizer, not a
+    7-way selector; a 4-piece cut is still read in place. Exact under stalls, the first
+    result on the edge the latency formula gives, frames at the layers' interval."""
+    from bnnhw.rtl_gen.width import Downsizer, WordSelector
+
+    net = bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx")
+    folding = {"0": (8, 16), "1": (8, 10), "2": (8, 16), "3": (5, 16)}
+    net = fold_explicit(
+        net, {name: {"pe": pe, "simd": simd} for name, (pe, simd) in folding.items()}, "test"
+    )
+    x = random_frames(np.random.default_rng(11), net.input, 8)
+    acc, _, classes, scores = _run(net, x, gap=0.4, seed=11, read_register=True)
+    assert [type(c) for c in acc.converters[1:]] == [Downsizer, WordSelector, WordSelector]
+    _assert_matches_golden(net, x, classes, scores)
+    fmt = acc.port_format
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    quiet = Accelerator(net, read_register=True)
+    first = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
+    assert first == quiet.latency_cycles
+    steady_run = run_streams(Accelerator(net, read_register=True), words, len(x))
+    steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
+    assert steady <= 1.05 * acc.ideal_cycles
+
+
 def test_thresholds_past_a_decreasing_neurons_reach():
     """A neuron that fires for ``acc <= t`` (direction -1) with ``t`` below anything its
     accumulator reaches never fires; one with ``t`` at or past its top always does.

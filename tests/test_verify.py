@@ -178,14 +178,21 @@ def test_results_in_narrow_output_words_on_icarus(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("simulator", "in_word"),
-    [pytest.param("verilator", None, marks=pytest.mark.slow), ("icarus", None), ("icarus", 8)],
+    ("simulator", "in_word", "board"),
+    [
+        pytest.param("verilator", None, None, marks=pytest.mark.slow),
+        ("icarus", None, None),
+        ("icarus", 8, None),
+        pytest.param("verilator", None, "ulx3s-85f", marks=pytest.mark.slow),
+        ("icarus", None, "ulx3s-85f"),
+    ],
 )
-def test_padded_simd_on_both_simulators(tmp_path, simulator, in_word):
+def test_padded_simd_on_both_simulators(tmp_path, simulator, in_word, board):
     """SIMD 12 and 10 do not divide the 64 inputs: the host sends six 12-bit words, the
     last zero-padded (or 8-bit words, which a Gearbox repacks so), and the hidden layer's
-    converter pads the 64-bit vector to 70 bits. Every output bit still matches golden
-    under random backpressure."""
+    converter pads the 64-bit vector to 70 bits: read in place, or for the ULX3S (read
+    registers, 125 MHz) cut by a registered Downsizer, 7 pieces being too many for one
+    LUT. Every output bit still matches golden under random backpressure."""
     folding = {
         "0": {"pe": 4, "simd": 12},
         "1": {"pe": 8, "simd": 10},
@@ -194,8 +201,13 @@ def test_padded_simd_on_both_simulators(tmp_path, simulator, in_word):
     }
     (tmp_path / "fold.json").write_text(json.dumps(folding))
     build = compile_model(
-        MODELS["in1"], tmp_path / "b", folding=str(tmp_path / "fold.json"), in_word=in_word
+        MODELS["in1"],
+        tmp_path / "b",
+        folding=str(tmp_path / "fold.json"),
+        in_word=in_word,
+        board=board,
     )
+    assert build.read_register == (board is not None)
     assert [layer["sf"] for layer in build.report["layers"]][:2] == [6, 7]
     assert build.report["interface"]["frame_words"] == (6 if in_word is None else 8)
     vectors = make_vectors(build, frames=40, seed=9)
