@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import ResetSynchronizer
 
 from bnnhw.errors import InputError
 
@@ -99,12 +98,20 @@ def plan_pll(board: Board, clock_mhz: float) -> PLLPlan:
 
 
 class PLLDomain(Elaboratable):
-    """Drives the ``sync`` domain (its parent defines it) at ``plan.out_hz`` from the
-    platform's default clock pin."""
+    """Drives the clock of the ``sync`` domain (its parent defines it, without a reset) at
+    ``plan.out_hz`` from the platform's default clock pin.
+
+    ``reset`` is high until the PLL locks and 15 us more. The parent resets each of its
+    parts from a registered copy of it, placed beside that part, rather than making it
+    the domain's reset: one reset net to every control flip-flop spanned the ECP5-85F
+    (SFC 128x27 at 125 MHz: 6.2 ns of route from the synchroniser to the link's state
+    machine, its worst path).
+    """
 
     def __init__(self, plan: PLLPlan, *, pad: bool = False) -> None:
         self.plan, self.pad = plan, pad
         self.lock = Signal()
+        self.reset = Signal(init=1)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -179,6 +186,9 @@ class PLLDomain(Elaboratable):
             m.d.pll_por += ready.eq(1)
         with m.Else():
             m.d.pll_por += timer.eq(timer + 1)
-        m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
+        # ``ready`` is of the PLL's clock already, but ``lock`` is not: two flip-flops
+        # more, as a reset synchroniser has
+        settle = Signal(init=1)
+        m.d.pll_por += [settle.eq(~ready), self.reset.eq(settle)]
         platform.add_clock_constraint(clk_out, plan.out_hz)
         return m

@@ -164,10 +164,13 @@ def keep_input_copies() -> str:
     """Yosys commands, after ``read_rtlil``, that keep the copies of a wide layer's input
     word (``MVTU.input_copies``) apart: ``opt_merge`` makes one register of registers with
     the same input, which is what they are, unless each flip-flop cell is marked ``keep``
-    (on the wire it is not enough)."""
-    from bnnhw.rtl_gen.mvtu import INPUT_COPY
+    (on the wire it is not enough). Likewise the registered threshold words' bits, which
+    PEs with equal thresholds would otherwise share across the die."""
+    from bnnhw.rtl_gen.mvtu import INPUT_COPY, THRESHOLD_WORD
 
-    return f"proc\nsetattr -set keep 1 w:*{INPUT_COPY}* %ci1 c:* %i\n"
+    return "proc\n" + "".join(
+        f"setattr -set keep 1 w:*{name}* %ci1 c:* %i\n" for name in (INPUT_COPY, THRESHOLD_WORD)
+    )
 
 
 def _keep_input_copies(plan) -> None:

@@ -147,6 +147,7 @@ class Accelerator(wiring.Component):
             self.port_format.score_bits,
             with_scores=with_scores,
             interval=self.interval,
+            serial=not read_register,
         )
         super().__init__(
             {

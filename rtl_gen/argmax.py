@@ -29,10 +29,15 @@ from bnnhw.rtl_gen.checks import refuse
 
 
 def argmax_for(
-    classes: int, score_width: int, *, with_scores: bool, interval: int
+    classes: int, score_width: int, *, with_scores: bool, interval: int, serial: bool = True
 ) -> Argmax | SerialArgmax:
-    """The cheapest argmax that takes a frame every ``interval`` cycles."""
-    kind = SerialArgmax if serial_keeps_up(classes, interval) else Argmax
+    """The cheapest argmax that takes a frame every ``interval`` cycles.
+
+    ``serial=False``: the tree whatever the interval, for a fast clock (the ECP5's
+    125 MHz): the serial one's compare feeds the enables of its best-so-far registers
+    through a wide multiplexer, SFC 128x27's worst path at 8.4 ns.
+    """
+    kind = SerialArgmax if serial and serial_keeps_up(classes, interval) else Argmax
     return kind(classes, score_width, with_scores=with_scores)
 
 

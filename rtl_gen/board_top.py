@@ -3,8 +3,9 @@
     rx pin -> UARTRx -> BoardLink -> Accelerator -> BoardLink -> UARTTx -> tx pin
 
 The design runs in the board's default clock domain at the oscillator's frequency (12 MHz
-on the iCEBreaker, 25 MHz on the ULX3S), or, given ``clock`` (an elaboratable that makes
-the ``sync`` domain, e.g. ``bnnhw.boards.pll.PLLDomain``), at the PLL's. Given a platform,
+on the iCEBreaker, 25 MHz on the ULX3S), or, given ``clock`` (an elaboratable that drives
+the ``sync`` clock and has a ``reset`` output, e.g. ``bnnhw.boards.pll.PLLDomain``), at
+the PLL's, each part reset from a registered copy of ``reset``. Given a platform,
 ``elaborate`` requests ``uart`` 0. Without one (simulation, Verilog), ``rx`` and ``tx``
 are the component's ports.
 """
@@ -76,20 +77,31 @@ class BoardTop(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        if self.clock is not None:
+            # the clock's domain has no reset: each part is reset from a flip-flop of its
+            # own, which the placer puts beside it, so no one reset net spans the die
+            m.domains.sync = ClockDomain("sync", reset_less=True)
+            m.submodules.clock = self.clock
+            for name in ("uart_rx", "uart_tx", "link", "accelerator"):
+                local = Signal(init=1, reset_less=True, name=f"{name}_reset")
+                m.d.sync += local.eq(self.clock.reset)
+                m.submodules[name] = ResetInserter(local)(getattr(self, name))
+            self._connect(m, platform)
+            return m
         m.submodules.uart_rx = self.uart_rx
         m.submodules.uart_tx = self.uart_tx
-        if self.clock is None:
-            # the link's one-hot state machine must start from its reset state even where
-            # the sync domain has no reset (ECP5 without a PLL: the registers only get
-            # their init values): a flip-flop that is 1 for the first cycle resets it. A
-            # PLL's domain is held in reset until it locks, and there the extra reset
-            # would only add to the fan-out of the reset on fast paths.
-            power_on = Signal(init=1)
-            m.d.sync += power_on.eq(0)
-            m.submodules.link = ResetInserter(power_on)(self.link)
-        else:
-            m.submodules.link = self.link
+        # the link's one-hot state machine must start from its reset state even where
+        # the sync domain has no reset (ECP5 without a PLL: the registers only get their
+        # init values): a flip-flop that is 1 for the first cycle resets it
+        power_on = Signal(init=1)
+        m.d.sync += power_on.eq(0)
+        m.submodules.link = ResetInserter(power_on)(self.link)
         m.submodules.accelerator = self.accelerator
+        self._connect(m, platform)
+        return m
+
+    def _connect(self, m: Module, platform) -> None:
+        """The parts to each other, and the UART to its pins or to ``rx`` and ``tx``."""
         wiring.connect(m, self.uart_rx.o, self.link.rx)
         wiring.connect(m, self.link.tx, self.uart_tx.i)
         wiring.connect(m, self.link.acc_i, self.accelerator.i)
@@ -98,11 +110,7 @@ class BoardTop(wiring.Component):
         if platform is None:
             m.d.comb += [self.uart_rx.rx.eq(self.rx), self.tx.eq(self.uart_tx.tx)]
         else:
-            if self.clock is not None:  # it drives sync's clock and reset
-                m.domains.sync = ClockDomain("sync")
-                m.submodules.clock = self.clock
             uart = platform.request("uart", 0, dir="-")
             m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
             m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
             m.d.comb += [self.uart_rx.rx.eq(rx_buffer.i), tx_buffer.o.eq(self.uart_tx.tx)]
-        return m

@@ -61,6 +61,8 @@ from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
 FANOUT_PES = 8
 # the copies' registers are named after this, for a synthesis script to keep them apart
 INPUT_COPY = "x_copy"
+# and the registered threshold word's, each PE's bits its own
+THRESHOLD_WORD = "t_word"
 
 
 class MVTU(wiring.Component):
@@ -405,23 +407,31 @@ class MVTU(wiring.Component):
             return segment
         t_shape = signed(signed_width(int(hw.thresholds.min()), int(hw.thresholds.max())))
         mask = (1 << t_shape.width) - 1
-        m.submodules.thresholds = t_mem = memory.Memory(
-            shape=unsigned(hw.pe * t_shape.width),
-            depth=hw.nf,
-            init=[
-                sum((int(t) & mask) << (j * t_shape.width) for j, t in enumerate(row))
-                for row in hw.threshold_words()
-            ]
-            if self.contents
-            else [],
-        )
-        t_rd = t_mem.read_port()
-        t_word = t_rd.data
-        if self.read_register:  # read a stage early, registered like the other reads
-            m.d.comb += t_rd.addr.eq(nf_at[-2])
-            t_word = delay(m, t_word, 1, "t_word", reset_less=True)
+        words = [
+            sum((int(t) & mask) << (j * t_shape.width) for j, t in enumerate(row))
+            for row in hw.threshold_words()
+        ]
+        if hw.nf == 1:
+            # one group: the thresholds are constants in the comparators. Read from a ROM
+            # of one word into a register, they were flip-flops of constant bits, which
+            # Yosys merged into one per value: TFC 64x72's worst path was one of them,
+            # 5.8 ns of route from a compare across the die
+            t_word = Const(words[0] if self.contents else 0, hw.pe * t_shape.width)
         else:
-            m.d.comb += t_rd.addr.eq(nf_at[-1])
+            m.submodules.thresholds = t_mem = memory.Memory(
+                shape=unsigned(hw.pe * t_shape.width),
+                depth=hw.nf,
+                init=words if self.contents else [],
+            )
+            t_rd = t_mem.read_port()
+            t_word = t_rd.data
+            if self.read_register:  # read a stage early, registered like the other reads
+                m.d.comb += t_rd.addr.eq(nf_at[-2])
+                # a synthesis script keeps these apart (``THRESHOLD_WORD``): PEs with the
+                # same thresholds would otherwise share one flip-flop per bit
+                t_word = delay(m, t_word, 1, THRESHOLD_WORD, reset_less=True)
+            else:
+                m.d.comb += t_rd.addr.eq(nf_at[-1])
         segment = Signal(hw.pe)
         for p, acc in enumerate(accs):
             t = t_word[p * t_shape.width : (p + 1) * t_shape.width].as_signed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
 import bnnhw
@@ -253,6 +253,60 @@ def test_board_top_classifies_and_refuses_a_corrupted_frame(digits):
     results = [fmt.unpack_result(d.result) for d in decoded if d.ok]
     assert [r[0] for r in results] == golden.predict(net, x).tolist()
     assert [r[1] for r in results] == golden.scores(net, x).tolist()
+
+
+class HeldReset(Elaboratable):
+    """``PLLDomain`` in simulation: ``reset`` high for the first ``cycles`` cycles."""
+
+    def __init__(self, cycles: int) -> None:
+        self.cycles, self.reset = cycles, Signal(init=1)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        count = Signal(range(self.cycles + 1))
+        with m.If(count == self.cycles):
+            m.d.sync += self.reset.eq(0)
+        with m.Else():
+            m.d.sync += count.eq(count + 1)
+        return m
+
+
+def test_board_top_with_a_clock_resets_each_part_from_its_reset(digits):
+    """With a PLL, the domain has no reset and each part (UART, link, accelerator) is reset
+    from a registered copy of the clock's ``reset``: the start of a request sent while it
+    is held is dropped without a word (were the UART and link not held, the link would
+    answer it TRUNCATED once the line went idle), and the requests after it are answered
+    with golden's results."""
+    net, x = digits
+    held = 400
+    top = BoardTop(
+        lambda: bnnhw.rtl_gen.Accelerator(net), divisor=4, idle_byte_times=4, clock=HeldReset(held)
+    )
+    fmt, link = top.port_format, top.link_format
+    frames = fmt.pack_frames(golden.encode_inputs(net.input, x))
+    requests = [
+        link.encode_request(c, link.frame_payload(w, fmt.in_word)) for c, w in enumerate(frames)
+    ]
+    replies = []
+
+    async def bench(ctx):
+        ctx.set(top.rx, 1)
+        await uart_send(ctx, top.rx, requests[0][:3], top.divisor)  # 120 of the 400 cycles
+        for _ in range(held + 4 * 4 * 10 * 2):  # past the reset and two idle timeouts
+            await ctx.tick()
+            assert ctx.get(top.tx) == 1, "the board answered bytes it got while in reset"
+        for request in requests:
+            await uart_send(ctx, top.rx, request, top.divisor)
+            replies.append(await uart_receive(ctx, top.tx, link.response_bytes(), 4, 200_000))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    decoded = [link.decode_response(r) for r in replies]
+    assert [(d.counter, d.status) for d in decoded] == [(c, lp.OK) for c in range(len(x))]
+    results = [fmt.unpack_result(d.result) for d in decoded]
+    assert [r[0] for r in results] == golden.predict(net, x).tolist()
 
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])

@@ -12,6 +12,7 @@ from bnnhw import golden
 from bnnhw.ir import InputSpec, Layer, Network
 from bnnhw.passes.folding import divisors, fold_auto, fold_explicit
 from bnnhw.rtl_gen import Accelerator
+from bnnhw.rtl_gen.argmax import SerialArgmax
 from bnnhw.rtl_gen.width import Gearbox
 from bnnhw.sim.amaranth_streams import run_streams
 
@@ -80,7 +81,7 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     """The ECP5 boards' register after every MVTU's memory reads: exact under stalls,
     and each layer's result one cycle later, as the latency formula says. At 1024 lanes
     (16x64 16x64 16x64 5x32) the three 16-PE layers copy their input word, one copy per
-    8 PEs, a cycle more each: 4 + 3 cycles later."""
+    8 PEs, a cycle more each: 4 + 3 cycles later (and the argmax's difference)."""
     net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), lanes)
     x = random_frames(np.random.default_rng(7), net.input, 6)
     acc = Accelerator(net, read_register=True)
@@ -90,17 +91,27 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     results = [fmt.unpack_result(w) for w in run.outputs]
     classes = np.array([r[0] for r in results])
     _assert_matches_golden(net, x, classes, np.array([r[1] for r in results]))
-    first = {}
+    first, argmax = {}, {}
     for registered in (False, True):
         quiet = Accelerator(net, read_register=registered)
         edge = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
         assert edge == quiet.latency_cycles
-        first[registered] = edge
-    assert first[True] - first[False] == later
+        first[registered], argmax[registered] = edge, quiet.argmax.latency
+    # with read registers the argmax is the tree (4 levels for 10 classes) even where the
+    # serial one (10 cycles) would keep up: its compare is not in front of an enable
+    assert not isinstance(acc.argmax, SerialArgmax)
+    assert first[True] - first[False] == later + argmax[True] - argmax[False]
     # the credits cover the longer pipeline: frames still follow at the interval
     steady_run = run_streams(Accelerator(net, read_register=True), words, len(x))
     steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
     assert steady <= 1.05 * max(acc.ideal_cycles, fmt.frame_words)
+
+
+def _digits_folded(folding: dict[str, tuple[int, int]]):
+    """The bundled digits MLP (1-bit input) folded as ``{layer: (PE, SIMD)}``."""
+    net = bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx")
+    layers = {name: {"pe": pe, "simd": simd} for name, (pe, simd) in folding.items()}
+    return fold_explicit(net, layers, "test")
 
 
 def test_read_register_cuts_a_word_of_many_pieces_with_a_register():
@@ -110,11 +121,7 @@ def test_read_register_cuts_a_word_of_many_pieces_with_a_register():
     result on the edge the latency formula gives, frames at the layers' interval."""
     from bnnhw.rtl_gen.width import Downsizer, WordSelector
 
-    net = bnnhw.load(ROOT / "models" / "digits_w1a1_in1_classic.onnx")
-    folding = {"0": (8, 16), "1": (8, 10), "2": (8, 16), "3": (5, 16)}
-    net = fold_explicit(
-        net, {name: {"pe": pe, "simd": simd} for name, (pe, simd) in folding.items()}, "test"
-    )
+    net = _digits_folded({"0": (8, 16), "1": (8, 10), "2": (8, 16), "3": (5, 16)})
     x = random_frames(np.random.default_rng(11), net.input, 8)
     acc, _, classes, scores = _run(net, x, gap=0.4, seed=11, read_register=True)
     assert [type(c) for c in acc.converters[1:]] == [Downsizer, WordSelector, WordSelector]
@@ -127,6 +134,23 @@ def test_read_register_cuts_a_word_of_many_pieces_with_a_register():
     steady_run = run_streams(Accelerator(net, read_register=True), words, len(x))
     steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
     assert steady <= 1.05 * acc.ideal_cycles
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_layer_of_one_group_compares_with_constant_thresholds(registered):
+    """PE = neurons (one group, NF 1): no threshold ROM, the thresholds are constants in
+    the comparators; the results are golden's, with and without read registers."""
+    from amaranth.hdl import Fragment
+
+    net = _digits_folded({"0": (64, 16), "1": (64, 8), "2": (16, 16), "3": (5, 16)})
+    x = random_frames(np.random.default_rng(12), net.input, 6)
+    _, _, classes, scores = _run(net, x, gap=0.3, seed=12, read_register=registered)
+    _assert_matches_golden(net, x, classes, scores)
+    memories = [
+        [sub[1] for sub in Fragment.get(stage, None).subfragments]  # (fragment, name, ...)
+        for stage in Accelerator(net, read_register=registered).stages[:3]
+    ]
+    assert ["thresholds" in names for names in memories] == [False, False, True]
 
 
 def test_thresholds_past_a_decreasing_neurons_reach():
