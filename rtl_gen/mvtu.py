@@ -343,9 +343,10 @@ class MVTU(wiring.Component):
 
         # -- accumulate ----------------------------------------------------------------------
         acc_shape = signed(signed_width(*hw.acc_range))
-        # data registers are reset-less (their valid flags are not): the reset net reaches
-        # the control flip-flops alone
-        accs = [Signal(acc_shape, name=f"acc{p}", reset_less=True) for p in range(pe)]
+        # the accumulators keep their reset: an ASIC's flip-flops start unknown, and the
+        # gate-level simulation carries that X through the clear of the first word (the
+        # other data registers are reset-less: the reset reaches control flip-flops only)
+        accs = [Signal(acc_shape, name=f"acc{p}") for p in range(pe)]
         with m.If(v2):
             for acc, total in zip(accs, sums, strict=True):
                 # the segment's first word clears the addend, not the sum: the choice sits
