@@ -85,7 +85,7 @@ def synthesize(
     )
     memory_plan = _plan_memories(plan, board)
     if board.family == "ecp5":
-        _keep_input_copies(plan)
+        _keep_copied_registers(plan)
     if board.family in OUTREG_FAMILIES:
         _run_outreg(plan)
     for stale in ("top.rpt", "top.tim", "nextpnr.json", OUTREG_SUMMARY, board.bitstream):
@@ -160,7 +160,7 @@ def _plan_memories(plan, board: Board):
     return memory_plan
 
 
-def keep_input_copies() -> str:
+def keep_copied_registers() -> str:
     """Yosys commands, after ``read_rtlil``, that keep the copies of a wide layer's input
     word (``MVTU.input_copies``) apart: ``opt_merge`` makes one register of registers with
     the same input, which is what they are, unless each flip-flop cell is marked ``keep``
@@ -173,11 +173,11 @@ def keep_input_copies() -> str:
     )
 
 
-def _keep_input_copies(plan) -> None:
+def _keep_copied_registers(plan) -> None:
     read = "read_rtlil top.il\n"
     if plan.files["top.ys"].count(read) != 1:
         raise RuntimeError(f"the Yosys script no longer has one {read!r}")
-    plan.files["top.ys"] = plan.files["top.ys"].replace(read, read + keep_input_copies())
+    plan.files["top.ys"] = plan.files["top.ys"].replace(read, read + keep_copied_registers())
 
 
 OUTREG_SUMMARY = "outreg.json"

