@@ -165,11 +165,13 @@ def keep_copied_registers() -> str:
     word (``MVTU.input_copies``) apart: ``opt_merge`` makes one register of registers with
     the same input, which is what they are, unless each flip-flop cell is marked ``keep``
     (on the wire it is not enough). Likewise the registered threshold words' bits, which
-    PEs with equal thresholds would otherwise share across the die."""
-    from bnnhw.rtl_gen.mvtu import INPUT_COPY, THRESHOLD_WORD
+    PEs with equal thresholds would otherwise share across the die, and the copies of the
+    accumulators' enable and clear."""
+    from bnnhw.rtl_gen.mvtu import CONTROL_COPY, INPUT_COPY, THRESHOLD_WORD
 
     return "proc\n" + "".join(
-        f"setattr -set keep 1 w:*{name}* %ci1 c:* %i\n" for name in (INPUT_COPY, THRESHOLD_WORD)
+        f"setattr -set keep 1 w:*{name}* %ci1 c:* %i\n"
+        for name in (INPUT_COPY, THRESHOLD_WORD, CONTROL_COPY)
     )
 
 

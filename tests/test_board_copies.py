@@ -1,5 +1,5 @@
-"""A wide layer's copies of its input word, and its registered threshold word's bits,
-survive Yosys on the ECP5.
+"""A wide layer's copies of its input word and of its accumulators' enable and clear, and
+its registered threshold word's bits, survive Yosys on the ECP5.
 
 The copies are registers with the same input, as are the threshold bits of PEs with equal
 thresholds, which ``opt_merge`` folds into one unless the build's script marks them
@@ -65,3 +65,22 @@ def test_each_pe_keeps_its_own_threshold_flip_flops(tmp_path):
     merged = _copy_flip_flops(tmp_path, "proc", THRESHOLD_WORD)
     kept = _copy_flip_flops(tmp_path, keep_copied_registers().replace("\n", "; "), THRESHOLD_WORD)
     assert (merged, kept) == (2, 16 * 3)
+
+
+def test_each_copy_of_the_accumulators_enable_and_clear_is_kept(tmp_path):
+    """16 PEs x SIMD 16 with read registers and a registered adder tree: the accumulators'
+    enable and clear in one copy per 8 PEs: 2 x 2 flip-flops kept; merged, the two copies
+    of each are one flip-flop (shared with the pipeline's own valid and first)."""
+    from bnnhw.boards.synth import keep_copied_registers
+    from bnnhw.rtl_gen.mvtu import CONTROL_COPY
+
+    net = random_network(np.random.default_rng(5), [16, 16], InputSpec(shape=(16,), bits=1))
+    (layer,) = net.layers
+    layer.pe, layer.simd = 16, 16
+    unit = MVTU(layer_hw(layer), read_register=True)
+    assert unit.input_copies == 2
+    (tmp_path / "top.il").write_text(rtlil.convert(unit, name="top"))
+    kept = _copy_flip_flops(tmp_path, keep_copied_registers().replace("\n", "; "), CONTROL_COPY)
+    merged = _copy_flip_flops(tmp_path, "proc", CONTROL_COPY)
+    assert kept == 4
+    assert merged <= 2
