@@ -82,10 +82,9 @@ def crc16(data: bytes) -> int:
 
 
 def results_crc(results: list[int], out_word: int) -> int:
-    """CRC-16/CCITT-FALSE of result words as the board hashes them in bench mode, two bytes
-    a cycle: each as the little-endian bytes a classification's response carries, with a
-    zero byte after an odd number of them (``ceil(out_word / 16)`` 16-bit words)."""
-    size = 2 * ((out_word + 15) // 16)
+    """CRC-16/CCITT-FALSE of result words as the board hashes them in bench mode: each as
+    the ``ceil(out_word / 8)`` little-endian bytes a classification's response carries."""
+    size = (out_word + 7) // 8
     return crc16(b"".join(int(r).to_bytes(size, "little") for r in results))
 
 

@@ -1,60 +1,57 @@
 """Bench mode's end of the accelerator: take every result, hash it, time the run.
 
 The results are read in place from the accelerator's output stream (a stream holds its
-payload until taken), two bytes a cycle: a one-hot index picks the result's 16-bit word
-into a register, and a cycle later the sink's own CRC-16 (``amaranth.lib.crc``, 16 data
-bits a cycle) adds it, its first byte as the high one, as a byte CRC would take the two
-bytes in order. A result of an odd number of bytes is hashed with a zero byte after it
-(``link_protocol.results_crc``). ``span`` counts the cycles from the first result to the
-last, so ``results - 1`` results in ``span`` cycles is the accelerator's steady rate while
-its interval is at least the ``hash_cycles`` a result takes: TFC's 11-byte result with
-scores takes 7, under its fastest ULX3S folding's 11-cycle interval (one byte a cycle it
-took 12). Every decision reads a flag computed a cycle earlier, so the logic is one or two
-LUTs deep.
+payload until taken), one byte a cycle: the link keeps a copy of the sink's byte index
+(``index_clear``, ``index_step``) and picks that byte of the result into a register with
+the multiplexer its responses use; ``hash``, a cycle later, tells the link's byte CRC to
+add the picked byte. The index points at the next result's first byte as soon as the last
+byte of one is picked, so results are hashed back to back: ``hash_cycles`` = result
+bytes a result (TFC's 11-byte result with scores: 11, its fastest ULX3S folding's
+interval; a gap cycle between results made it 12). ``span`` counts the cycles from the
+first result to the last, so ``results - 1`` results in ``span`` cycles is the
+accelerator's steady rate while its interval is at least ``hash_cycles`` (a build without
+scores has 1-byte results). Every decision reads ``valid`` and flags computed a cycle
+earlier, and ``ready`` is flip-flops alone, so the logic is one or two LUTs deep.
 """
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
-
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
-
-# CRC-16/CCITT-FALSE (``link_protocol.crc16``) of 16 bits a cycle
-RESULTS_CRC = catalog.CRC16_CCITT_FALSE(data_width=16)
 
 
 class BenchSink(wiring.Component):
     """``start`` (one cycle) arms it for ``frames`` x ``repeats`` results; ``done`` pulses
-    after the last one is hashed, and ``crc`` then holds the checksum of them all."""
+    after the last one is hashed."""
 
     def __init__(self, out_word: int) -> None:
-        self.words = (out_word + 15) // 16  # 16-bit words a result is hashed in
-        # cycles a result takes: its words, and one to take the next (``arrives``)
-        self.hash_cycles = self.words + 1
+        self.result_bytes = (out_word + 7) // 8
+        self.hash_cycles = self.result_bytes  # cycles a result takes, back to back
         super().__init__(
             {
                 "results": In(stream.Signature(out_word)),
                 "start": In(1),
                 "frames": In(8),
                 "repeats": In(16),
+                "index_clear": Out(1),
+                "index_step": Out(1),
+                "hash": Out(1),
                 "done": Out(1),
                 "span": Out(32),
-                "crc": Out(16),
             }
         )
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        words = self.words
-        armed, hashing, first, last = Signal(), Signal(), Signal(), Signal()
+        rb = self.result_bytes
+        armed, first, last = Signal(), Signal(), Signal()
+        finished = Signal()  # the last result is released: hash nothing more
         # data registers without reset (``start`` and each result set them): a reset's
         # fan-out would sit on their enable paths
-        index = Signal(words, reset_less=True)  # one-hot: the word to hash
-        index_last = Signal(reset_less=True)  # index is the last word's, a cycle ahead
+        index = Signal(range(max(2, rb)), reset_less=True)  # the byte to hash next
+        index_first = Signal(reset_less=True)  # index == 0
+        index_last = Signal(reset_less=True)  # index == rb - 1
         frames, repeats = Signal(8, reset_less=True), Signal(16, reset_less=True)
         frames_one = Signal(reset_less=True)  # frames == 1
         repeats_one = Signal(reset_less=True)  # repeats == 1
@@ -66,25 +63,17 @@ class BenchSink(wiring.Component):
         carries = [Signal(reset_less=True, name=f"span_carry{k}") for k in range(3)]
         m.d.comb += self.span.eq(Cat(*pieces))
 
-        # the span: reset at the first result, counting until the last one arrives
-        arrives = Signal()  # a result to hash
-        m.d.comb += arrives.eq(armed & self.results.valid & ~hashing & ~last)
-        # the word ``index`` picks (an AND-OR of words: each index bit drives 16 bits),
-        # registered, and hashed a cycle later
-        m.submodules.crc = crc = RESULTS_CRC.create()
-        result = Cat(self.results.payload, Signal(16 * words - len(self.results.payload)))
-        picked, fed = Signal(16, reset_less=True), Signal()
-        m.d.sync += [
-            picked.eq(
-                reduce(or_, (Mux(index[k], result.word_select(k, 16), 0) for k in range(words)))
-            ),
-            fed.eq(hashing),
-        ]
+        # take: byte ``index`` of the result in front is picked this cycle (and hashed the
+        # next); a result arrives with its first byte
+        take, arrives = Signal(), Signal()
         m.d.comb += [
-            crc.start.eq(self.start),
-            crc.valid.eq(fed),
-            crc.data.eq(Cat(picked[8:], picked[:8])),  # its first byte first
-            self.crc.eq(crc.crc),
+            take.eq(armed & self.results.valid & ~finished),
+            arrives.eq(take & index_first),
+            self.index_clear.eq(self.start | (take & index_last)),
+            self.index_step.eq(take & ~index_last),
+            # from flip-flops alone, not from ``valid``: a path through the sink from the
+            # accelerator's valid to its ready was the link's worst on the UP5K
+            self.results.ready.eq(armed & index_last & ~finished),
         ]
         first_came = Signal()  # the first result arrived last cycle (a register: fan-out)
         m.d.sync += first_came.eq(arrives & first)
@@ -102,26 +91,28 @@ class BenchSink(wiring.Component):
         with m.Elif(armed & ~last):
             m.d.sync += Cat(pieces[0], carries[0]).eq(pieces[0] + 1)
 
-        m.d.sync += self.done.eq(0)
+        m.d.sync += [self.hash.eq(take), self.done.eq(0)]
         with m.If(self.start):
-            m.d.sync += [armed.eq(1), hashing.eq(0), first.eq(1), last.eq(0)]
+            m.d.sync += [armed.eq(1), first.eq(1), last.eq(0), finished.eq(0)]
+            m.d.sync += [index.eq(0), index_first.eq(1), index_last.eq(rb == 1)]
             m.d.sync += [frames.eq(self.frames), repeats.eq(self.repeats)]
             m.d.sync += [frames_one.eq(self.frames == 1), repeats_one.eq(self.repeats == 1)]
-        with m.Elif(armed):
+        with m.Elif(take):
             with m.If(arrives):
-                m.d.sync += [hashing.eq(1), index.eq(1), index_last.eq(words == 1), first.eq(0)]
+                m.d.sync += first.eq(0)
                 with m.If(frames_one & repeats_one):  # the last one: stop the clock
                     m.d.sync += last.eq(1)
-            with m.If(hashing):
-                m.d.sync += index.eq(index << 1)
-                m.d.sync += index_last.eq(index[words - 2] if words > 1 else 1)
-                with m.If(index_last):  # its last word is picked: release it, count it
-                    m.d.comb += self.results.ready.eq(1)
-                    m.d.sync += [hashing.eq(0), frames.eq(frames - 1)]
-                    m.d.sync += frames_one.eq(frames == 2)
-                    with m.If(frames_one):
-                        m.d.sync += [frames.eq(self.frames), frames_one.eq(self.frames == 1)]
-                        m.d.sync += [repeats.eq(repeats - 1), repeats_one.eq(repeats == 2)]
-            with m.If(last & ~hashing & ~fed):
-                m.d.sync += [armed.eq(0), self.done.eq(1)]
+            with m.If(index_last):  # its last byte is picked: it is released, count it
+                m.d.sync += [index.eq(0), index_first.eq(1), index_last.eq(rb == 1)]
+                m.d.sync += [frames.eq(frames - 1), frames_one.eq(frames == 2)]
+                with m.If(frames_one):
+                    m.d.sync += [frames.eq(self.frames), frames_one.eq(self.frames == 1)]
+                    m.d.sync += [repeats.eq(repeats - 1), repeats_one.eq(repeats == 2)]
+                    with m.If(repeats_one):
+                        m.d.sync += finished.eq(1)
+            with m.Else():
+                m.d.sync += [index.eq(index + 1), index_first.eq(0)]
+                m.d.sync += index_last.eq(index == rb - 2)
+        with m.If(armed & finished & ~self.hash):  # its last byte is in the CRC now
+            m.d.sync += [armed.eq(0), self.done.eq(1)]
         return m

@@ -6,8 +6,8 @@
 
 A frame is released to the accelerator only after its CRC matched, so a corrupted frame
 is never classified. The checksums are ``amaranth.lib.crc``'s CRC-16/CCITT-FALSE, the one
-the host computes with ``binascii``: one circuit checks requests and signs responses; in
-bench mode the ``BenchSink`` hashes the results, two bytes a cycle, with one of its own.
+the host computes with ``binascii``: one circuit checks requests, signs responses and, in
+bench mode, hashes the results as they leave the accelerator.
 
 For the clock: the state machine is one-hot, every decision reads flip-flops (flags the
 received byte set the cycle after it came, the byte of the result picked a cycle ahead,
@@ -150,7 +150,7 @@ class BoardLink(wiring.Component):
         result = self.acc_o.payload
         pad = fmt.result_bytes * 8 - len(result)
         result = Cat(result, Const(0, pad)) if pad else result
-        pick = Signal(8)  # byte ``sent`` of the result a cycle ago, to send
+        pick = Signal(8)  # byte ``sent`` of the result a cycle ago: to send or to hash
 
         if bench_on:
             m.submodules.sink = sink = BenchSink(pf.out_word)
@@ -160,10 +160,16 @@ class BoardLink(wiring.Component):
             m.d.comb += sink.start.eq(bench_go)
             m.d.comb += [sink.results.payload.eq(self.acc_o.payload)]
             m.d.comb += sink.results.valid.eq(self.acc_o.valid & bench)
-            stats = Cat(sink.span, sink.crc)  # the bench's response body
+            results_crc = Signal(16)
+            stats = Cat(sink.span, results_crc)  # the bench's response body
             stats_pick = Signal(8)  # its byte ``sent``, a cycle ago (like ``pick``)
             m.d.sync += stats_pick.eq(byte_sent(stats))
-        m.d.sync += crc_byte.eq(Mux(replying, tx_byte, byte))
+            hashing = Signal()  # the CRC takes the results, from CHECK_CRC to sink.done
+            m.d.sync += crc_byte.eq(Mux(replying, tx_byte, Mux(hashing, pick, byte)))
+            with m.If(sink.hash):
+                m.d.sync += crc_feed.eq(1)
+        else:
+            m.d.sync += crc_byte.eq(Mux(replying, tx_byte, byte))
         m.d.sync += pick.eq(byte_sent(result))
 
         def receive(next_state):
@@ -264,6 +270,8 @@ class BoardLink(wiring.Component):
                     m.next = "WAIT"
                     if bench_on:
                         with m.If(bench):
+                            m.d.sync += crc_start.eq(1)  # now it hashes the results
+                            m.d.sync += hashing.eq(1)
                             m.next = "BENCH"
                 with m.Else():
                     m.d.sync += status.eq(lp.BAD_CHECKSUM)
@@ -277,7 +285,12 @@ class BoardLink(wiring.Component):
             if bench_on:
                 with m.State("BENCH"):
                     m.d.comb += self.acc_o.ready.eq(sink.results.ready)
+                    with m.If(sink.index_clear):  # ``sent`` follows the sink's byte index
+                        m.d.sync += sent.eq(1)
+                    with m.Elif(sink.index_step):
+                        m.d.sync += sent.eq(sent << 1)
                     with m.If(sink.done):
+                        m.d.sync += [results_crc.eq(crc.crc), hashing.eq(0)]
                         m.next = "REPLY"
             with m.State("TIMEOUT"):
                 m.d.sync += status.eq(lp.TRUNCATED)
