@@ -58,6 +58,13 @@ LOGIC_BUDGET = {"ice40": 0.82, "ecp5": 0.42}
 # blocks) had 106,000 arcs left after 10 minutes of routing, where TFC's 12-cycle builds
 # (151-163 blocks) had about 90,000 and routed in 17-21 (docs/qor.md)
 BLOCK_BUDGET = {"ecp5": 0.85}
+
+
+def usable_blocks(board: Board) -> int:
+    """Blocks the memory plan may fill by forcing memories into them (``BLOCK_BUDGET``)."""
+    return math.floor(BLOCK_BUDGET.get(board.family, 1.0) * board.ram_blocks)
+
+
 # a network with n-bit lanes on the iCE40, priced by the fitted model: the share its sweep
 # was judged against. At 82 % TFC 8-bit took 16x3 1x4 1x4 1x1 (4,330 cells placed) and
 # ran at 42 MHz, where 16x2 (3,847) ran at 51.5
@@ -101,6 +108,10 @@ LANE_CELLS, LANE_CELLS_PER_LEVEL = 1.5, 0.6
 ACC_CELLS_PER_BIT = 2.0  # a PE's accumulator and compare: two carry chains, per bit
 CELLS_PER_OUTPUT_BIT = 1.0  # the output vector register (the FIFO's register packs)
 CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
+# a WindowReader (LayerHW.reads_windows): counters and address, the pixel's chunk
+# multiplexer, its output FIFO of SIMD words (bench/windows.py: FINN's CNV-w1a1 layers
+# took 115-537 LUT4 and 161-385 flip-flops on ECP5 besides the harness's)
+READER_CELLS, READER_CELLS_PER_PIXEL_BIT, READER_CELLS_PER_WORD_BIT = 150, 1.0, 6.0
 # A convolutional network's hand estimate on an iCE40, scaled to what nextpnr packed for
 # the bundled CNVs' iCEBreaker picks (docs/qor.md, "Convolutions on the UP5K"): 4,499
 # cells against 4,066 estimated with binary lanes only (placement failed at 85 %), 5,568
@@ -159,11 +170,13 @@ def layer_cells(hw: LayerHW) -> float:
     out_bits = hw.neurons * (signed_width(*hw.score_range) if hw.is_output else 1)
     cells = LAYER_CELLS + lanes * (LANE_CELLS + LANE_CELLS_PER_LEVEL * math.log2(hw.simd))
     cells += ACC_CELLS_PER_BIT * hw.pe * acc_bits + CELLS_PER_OUTPUT_BIT * out_bits
-    if hw.window is not None:
-        window = hw.window
-        cells += CELLS_PER_WINDOW_BIT * window.kernel[0] * window.kernel[1] * hw.stream_word
-        if hw.pool is not None:
-            cells += CELLS_PER_WINDOW_BIT * hw.pool.kernel[0] * hw.pool.kernel[1] * hw.neurons
+    if hw.reads_windows:
+        cells += READER_CELLS + READER_CELLS_PER_PIXEL_BIT * hw.stream_word
+        cells += READER_CELLS_PER_WORD_BIT * hw.simd * hw.in_bits
+    elif hw.window is not None:
+        cells += CELLS_PER_WINDOW_BIT * hw.window.taps * hw.stream_word
+    if hw.pool is not None:
+        cells += CELLS_PER_WINDOW_BIT * hw.pool.taps * hw.neurons
     return cells
 
 
@@ -227,7 +240,7 @@ def estimate(
     cells, problem, blocks, rom_logic, roms = 0.0, None, 0, 0, []
     blocks_short = False
     try:
-        plan = plan_memories(mems, board.family, board.ram_blocks)
+        plan = plan_memories(mems, board.family, board.ram_blocks, usable_blocks(board))
     except BlockRamError as exc:
         problem = exc.fact
         blocks_short = True
@@ -347,11 +360,11 @@ def fold_for_board(net: Network, board: Board, progress=None) -> tuple[Network, 
         if cells > budget or weight_blocks(folded, board.family) > board.ram_blocks:
             continue  # over budget by the model alone: not worth elaborating
         last = estimate(folded, board, lanes, share=budget / board.luts, word_bits=word_bits)
-        block_budget = BLOCK_BUDGET.get(board.family, 1.0) * board.ram_blocks
+        block_budget = usable_blocks(board)
         if last.fits and last.blocks > block_budget:
             last = replace(
                 last,
-                problem=f"{last.blocks} blocks, over the {block_budget:.0f} "
+                problem=f"{last.blocks} blocks, over the {block_budget} "
                 f"({block_budget / board.ram_blocks:.0%}) an automatic folding may fill",
             )
         if progress:

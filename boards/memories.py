@@ -171,12 +171,18 @@ def saved_per_block(mem: Mem, family: str) -> float:
     return _logic(mem, family) / blocks(mem, family)
 
 
-def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
+def plan_memories(
+    mems: list[Mem], family: str, available: int, force_up_to: int | None = None
+) -> MemoryPlan:
     """Force the memories Yosys leaves in logic into the blocks left, most logic saved first.
 
     RAMs (the layers' input buffers) count a flip-flop per bit in logic; ROMs a sixteenth
     of a LUT per bit. A RAM with an unregistered read port cannot go to block RAM.
+    ``force_up_to``: blocks in use past which no more memories are forced (a device
+    nearly full of blocks routes badly); the memories Yosys puts in blocks by itself may
+    still fill ``available``.
     """
+    limit = available if force_up_to is None else min(available, force_up_to)
     auto = sum(blocks(m, family) for m in mems if auto_block(m, family))
     if auto > available:
         fact = _too_many_blocks(mems, family, auto, available)
@@ -196,7 +202,7 @@ def plan_memories(mems: list[Mem], family: str, available: int) -> MemoryPlan:
     forced, used = [], 0
     for mem in sorted(left, key=lambda m: (-saved_per_block(m, family), m.path)):
         need = blocks(mem, family)
-        if auto + used + need <= available:
+        if auto + used + need <= limit:
             forced.append(mem)
             used += need
     logic = sum(m.bits for m in mems if m.rom and not auto_block(m, family) and m not in forced)

@@ -96,9 +96,9 @@ def synthesize(
     watcher.start()
     try:
         plan.execute_local(str(out), env=tool_env())
-    except subprocess.CalledProcessError:
+    except subprocess.CalledProcessError as exc:
         stop.set()
-        raise _failure(out, board) from None
+        raise _failure(out, board, exc.returncode) from None
     finally:
         stop.set()
         watcher.join()
@@ -142,6 +142,7 @@ def _shares(top, board: Board, luts: int | None) -> dict:
 
 def _plan_memories(plan, board: Board):
     """Refuse ROMs bigger than the block RAM; send the ROMs that fit to it (a Yosys script)."""
+    from bnnhw.boards.fit import usable_blocks
     from bnnhw.boards.memories import (
         BlockRamError,
         check_rom_capacity,
@@ -152,7 +153,7 @@ def _plan_memories(plan, board: Board):
     mems = parse_memories(plan.files["top.il"])
     check_rom_capacity(mems, board)
     try:
-        memory_plan = plan_memories(mems, board.family, board.ram_blocks)
+        memory_plan = plan_memories(mems, board.family, board.ram_blocks, usable_blocks(board))
     except BlockRamError as exc:
         raise BlockRamError(f"{board.name}: {exc}") from None
     marker = "# (script_after_read placeholder)"
@@ -280,9 +281,11 @@ def _bigger_boards(board: Board, logic_cells: int) -> str:
     return f", build for a board with more logic cells: {', '.join(names)}" if names else ""
 
 
-def _failure(out: Path, board: Board) -> BoardError:
+def _failure(out: Path, board: Board, status: int | None = None) -> BoardError:
     """Why nextpnr stopped: a :class:`DoesNotFit` with the packed logic-cell count when the
-    design is too large, else the first error line of its log."""
+    design is too large, else the first error line of its log (a line that starts with
+    ``ERROR``, not one that names a signal such as ``framing_error``), else the tool's exit
+    status: a tool that crashed prints no error line."""
     util = _log_utilisation(out / "top.tim")
     logic = util.get("ICESTORM_LC" if board.family == "ice40" else "TRELLIS_COMB")
     over = [(k, v) for k, v in util.items() if v["used"] > v["available"]]
@@ -306,8 +309,11 @@ def _failure(out: Path, board: Board) -> BoardError:
             logic["used"],
         )
     lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
-    errors = [line for line in lines if "ERROR" in line.upper()] or lines[-1:] or ["no log"]
-    return BoardError(f"{board.name}: the FPGA build failed: {errors[0].strip()} (see {log})")
+    errors = [line.strip() for line in lines if line.lstrip().startswith("ERROR")]
+    if not errors:
+        last = f" after {lines[-1].strip()!r}" if lines else ""
+        errors = [f"the tool stopped with status {status} and no error line{last}"]
+    return BoardError(f"{board.name}: the FPGA build failed: {errors[0]} (see {log})")
 
 
 def _throughput(top, clock_hz: float, fmax_mhz: float | None, baud: int) -> dict:

@@ -1,5 +1,12 @@
 """A convolutional layer: sliding window, then the MVTU on every window, then a max-pool.
 
+Unpadded, with SIMD dividing the channels (``LayerHW.reads_windows``)::
+
+    i (one pixel per beat) -> WindowReader (rows in block RAM, SIMD words read by
+                              address) -> MVTU -> [BinaryPool] -> o (one pixel per beat)
+
+Otherwise (a padded map's border, words that straddle pixels)::
+
     i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [SIMD-element pieces of its
                               output register, read in place (a Downsizer past 16 pieces)]
                            -> [register slice -> window FIFO] -> MVTU -> [BinaryPool]
@@ -16,6 +23,7 @@ wait in front of it, and the layer before would idle unless it could run ahead b
 rows. The window FIFO holds the windows the MVTU computes while the generator crosses
 the gap (at the input's pace when this layer is not the slowest); the pixel FIFO
 (``run_ahead``) holds kh-1+stride rows plus a window's width, or the gap if longer.
+A ``WindowReader``'s row buffer does both: it reads windows while the next rows come.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from bnnhw.rtl_gen.mvtu import MVTU
 from bnnhw.rtl_gen.skid import SkidBuffer
 from bnnhw.rtl_gen.sliding_window import SlidingWindow
 from bnnhw.rtl_gen.width import converter
+from bnnhw.rtl_gen.window_reader import WindowReader
 
 
 def longest_gap(win: Window) -> int:
@@ -69,6 +78,7 @@ class ConvLayer(wiring.Component):
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
         win = hw.window
+        self.reader = hw.reads_windows
         walk = win.walk_cycles
         gap = longest_gap(win)
         rows = (win.kernel[0] - 1 + win.stride[0]) * win.padded_width + win.kernel[1]
@@ -79,7 +89,12 @@ class ConvLayer(wiring.Component):
         # (measured on random geometries: with less, a layer as fast as its walk, or one
         # feeding a dense layer of the same speed, loses cycles)
         self.window_depth = math.ceil(gap * pace / hw.cycles) + 2
-        self.window = SlidingWindow(hw.window, hw.element_bits, ternary=hw.ternary)
+        self.window: SlidingWindow | WindowReader
+        if self.reader:  # its row buffer holds what the FIFOs would
+            self.fifo_depth = self.window_depth = 0
+            self.window = WindowReader(win, hw.element_bits, hw.simd, read_register=read_register)
+        else:
+            self.window = SlidingWindow(win, hw.element_bits, ternary=hw.ternary)
         self.mvtu = MVTU(
             hw, register_every=register_every, contents=contents, read_register=read_register
         )
@@ -93,8 +108,9 @@ class ConvLayer(wiring.Component):
 
     @property
     def line_buffer_bits(self) -> int:
-        """Line-buffer memory of the window generator and of the pool."""
-        return self.window.line_buffer_bits + (self.pool.line_buffer_bits if self.pool else 0)
+        """Line-buffer memory of the window generator (or row buffer) and of the pool."""
+        window = self.window.buffer_bits if self.reader else self.window.line_buffer_bits
+        return window + (self.pool.line_buffer_bits if self.pool else 0)
 
     @property
     def window_fifo_shape(self) -> tuple[int, int]:
@@ -106,13 +122,20 @@ class ConvLayer(wiring.Component):
 
     @property
     def fifo_bits(self) -> int:
-        """Bits of the pixel and window FIFOs."""
+        """Bits of the pixel and window FIFOs (a ``WindowReader``'s output FIFO)."""
+        if self.reader:
+            return self.window.fifo_depth * len(self.window.o.payload)
         width, depth = self.window_fifo_shape
         return self.fifo_depth * self.hw.stream_word + (depth * width if self.window_depth else 0)
 
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.window = self.window
+        if self.reader:
+            wiring.connect(m, wiring.flipped(self.i), self.window.i)
+            m.submodules.mvtu = self.mvtu
+            wiring.connect(m, self.window.o, self.mvtu.i)
+            return self._pool(m, self.mvtu.o)
         if self.fifo_depth:
             m.submodules.pixels = pixels = fifo.SyncFIFOBuffered(
                 width=self.hw.stream_word, depth=self.fifo_depth
@@ -153,7 +176,10 @@ class ConvLayer(wiring.Component):
             upstream = windows.r_stream
         m.submodules.mvtu = self.mvtu
         wiring.connect(m, upstream, self.mvtu.i)
-        upstream = self.mvtu.o
+        return self._pool(m, self.mvtu.o)
+
+    def _pool(self, m: Module, upstream: stream.Interface) -> Module:
+        """The MVTU's pixels, through the pool if there is one, to ``o``."""
         if self.pool is not None:
             m.submodules.pool = self.pool
             wiring.connect(m, upstream, self.pool.i)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bnnhw.ir import Layer
+from bnnhw.passes.folding import window_readable
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -74,6 +75,13 @@ class LayerHW:
         if self.window is not None:
             return self.window.channels * self.element_bits
         return self.simd * self.in_bits
+
+    @property
+    def reads_windows(self) -> bool:
+        """A convolution whose SIMD words are read from a block-RAM row buffer
+        (``WindowReader``): unpadded, SIMD dividing its channels. Else its windows are
+        held in registers and cut into words (``SlidingWindow``)."""
+        return window_readable(self.layer, self.simd)
 
     @property
     def frame_bits(self) -> int:

@@ -76,3 +76,16 @@ def test_qor_bench_builds_a_point_and_plots_it(tmp_path):
     assert cells[3] == "404" and cells[9] == "32"
     assert (tmp_path / "qor.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "qor.json").read_text())[0]["clock_mhz"] == 12
+
+
+@pytest.mark.slow  # two small syntheses
+def test_windows_bench_sets_the_row_buffer_beside_the_registers():
+    """A 3x3 window over 8 channels, SIMD 4: the register window holds 72 bits twice (the
+    window and its output register) where the row buffer holds a SIMD word a stage."""
+    lines = _bench("windows.py")
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines if line.startswith("| ")]
+    assert rows[0][:5] == ["layer", "map (C x H x W), kernel", "bits", "SIMD", "window unit"]
+    registers, buffer = rows[1], rows[2]
+    assert (registers[4], buffer[4]) == ("registers", "row buffer")
+    flip_flops = int(registers[6].replace(",", "")), int(buffer[6].replace(",", ""))
+    assert flip_flops[0] >= 2 * 72 > flip_flops[1]

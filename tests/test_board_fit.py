@@ -168,6 +168,28 @@ def test_shallow_threshold_roms_stay_beside_their_comparators_on_the_ecp5():
     assert sorted(m.name for m in ice40.forced) == ["thresholds", "weights"]
 
 
+def test_forcing_stops_at_the_usable_blocks_but_yosys_may_fill_the_rest():
+    """ECP5-85F: 208 blocks, 176 usable (85 %, ``BLOCK_BUDGET``). A 2,304 x 2 input buffer
+    takes 64 DP16KD at 36 bits wide; with 150 blocks Yosys takes by itself (a 36 x 76,800
+    ROM: 150 blocks of 36 x 512) the buffer would end at 214 blocks past the device, and a
+    1,152 x 2 one (32 blocks, 182 in all) past the 176: both stay in logic. A ROM Yosys
+    maps by itself still counts whatever the budget."""
+    from bnnhw.boards.fit import usable_blocks
+
+    board = get_board("ulx3s-85f")
+    assert usable_blocks(board) == 176
+    rom = Mem("top.accelerator.layer5", "weights", 36, 150 * 512, rom=True)
+    wide = Mem("top.accelerator.layer2", "inbuf", 2304, 2, rom=False)
+    narrow = Mem("top.accelerator.layer3", "inbuf", 1152, 2, rom=False)
+    small = Mem("top.accelerator.layer4", "inbuf", 576, 2, rom=False)  # 16 blocks: 166
+    plan = plan_memories([rom, wide, narrow, small], "ecp5", 208, usable_blocks(board))
+    assert plan.auto_blocks == 150
+    assert [m.name for m in plan.forced] == ["inbuf"] and plan.forced[0] is small
+    assert plan.forced_blocks == 16
+    everything = plan_memories([rom, narrow], "ecp5", 208)  # no limit: up to the device
+    assert everything.forced_blocks == 32
+
+
 def test_roms_bigger_than_the_block_ram_are_refused_with_sizes():
     sfc_like = [Mem("top.l0", "weights", 16, 784 * 256 // 16, rom=True)]
     with pytest.raises(BoardError) as info:

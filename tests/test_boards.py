@@ -137,6 +137,20 @@ def test_a_failed_placement_reads_as_does_not_fit(tmp_path):
     assert type(failure) is BoardError and "ERROR: something else" in str(failure)
 
 
+def test_a_crashed_tool_is_not_blamed_on_a_signal_named_error(tmp_path):
+    """A Yosys that died (a signal, no ``ERROR`` line) once read as a line of its log that
+    names the UART's ``framing_error``."""
+    from bnnhw.boards.synth import _failure
+
+    (tmp_path / "top.rpt").write_text(
+        "Adding SRST signal on $flatten\\uart_rx.$37 ($dff) (Q = \\uart_rx.framing_error)\n"
+        "2.43.5. Executing TECHMAP pass (map to technology primitives).\n"
+    )
+    message = str(_failure(tmp_path, get_board("icebreaker"), -7))
+    assert "framing_error" not in message
+    assert "stopped with status -7 and no error line after '2.43.5. Executing TECHMAP" in message
+
+
 def _board_cli(argv: list[str]) -> int:
     """The board verbs on their own parser (bnnhw/cli/main.py registers the same)."""
     import argparse

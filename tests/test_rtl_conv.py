@@ -285,6 +285,12 @@ BURST_NET = dict(  # the second conv takes the first's output row bursts
     bits=8,
     hidden=4,
 )
+READER_NET = dict(  # unpadded, SIMD dividing the channels: both convs read their windows
+    shape=(4, 8, 8),
+    convs=[ConvSpec(8, (3, 3)), ConvSpec(8, (3, 3), pool=POOL2)],
+    bits=1,
+    hidden=8,
+)
 STEADY = {
     # name: (network, (pe, simd) per layer) # cycles per frame of the slowest layer.
     # STEADY_NET: fan-ins 9, 72, 128, 8; its first window walks 100 cycles (10 x 10 padded).
@@ -302,6 +308,11 @@ STEADY = {
     "stride2_rows_kernel_1x2": (ROWS_NET, [(1, 4), (4, 84), (4, 4)]),
     # a walk-bound first conv (100) feeds a stride-2 conv of 96, in row bursts
     "stride2_conv_after_walk_bound_conv": (BURST_NET, [(4, 9), (1, 4), (4, 12), (4, 4)]),
+    # READER_NET: fan-ins 36, 72, 32, 8; 36 then 16 windows (6 x 6, 4 x 4), walks 64, 36
+    "reader_bound_first": (READER_NET, [(8, 4), (8, 8), (4, 32), (2, 8)]),  # 324, 144
+    "readers_balanced": (READER_NET, [(4, 4), (2, 8), (2, 32), (2, 8)]),  # 648, 576
+    "second_reader_bound": (READER_NET, [(8, 4), (8, 2), (4, 32), (2, 8)]),  # 324, 576
+    "reader_whole_pixels": (READER_NET, [(8, 4), (2, 8), (4, 32), (2, 8)]),  # 324, 576
 }
 
 
@@ -314,7 +325,8 @@ def test_steady_state_meets_ideal_cycles(name):
     frames = 5
     x = random_frames(np.random.default_rng(1), net.input, frames)
     # the ECP5 boards' read register on one network: the longer pipeline keeps up
-    acc, cycles = _run(net, x, read_register=name == "stride2_conv_after_walk_bound_conv")
+    registered = name in ("stride2_conv_after_walk_bound_conv", "second_reader_bound")
+    acc, cycles = _run(net, x, read_register=registered)
     steady = (cycles[-1] - cycles[1]) / (frames - 2)
     print(f"{name}: ideal {acc.ideal_cycles}, steady {steady:.1f} cycles/frame")
     assert acc.port_format.frame_words <= acc.ideal_cycles
@@ -333,9 +345,11 @@ HAND_LINE_BUFFERS = {
     #   1 x 8 x 16 = 128. conv1: ternary 16 ch on 4x4, 3x3 pad 1: 2 x 6 x (16 + 1) = 204;
     #   pool 2x2 on 32 x 4x4: 1 x 4 x 32 = 128. Then two dense layers.
     "cnv_digits_pad_w1a1_in8_classic": [160 + 128, 204 + 128, 0, 0],
-    # conv0: 1 ch x 1 bit on 8x8, 3x3: 2 x 8 x 1 = 16. conv1: 16 ch on 6x6, 3x3: 2 x 6 x 16
-    #   = 192; pool 2x2 on 16 x 4x4: 1 x 4 x 16 = 64.
-    "cnv_digits_nopad_w1a1_in1_classic": [16, 192 + 64, 0, 0],
+    # conv0: 1 ch x 1 bit on 8x8, 3x3: 2 x 8 x 1 = 16. conv1: 16 ch on 6x6, 3x3, unpadded
+    #   and its SIMD divides 16, so a WindowReader: kh + max(stride 1, rows from the last
+    #   window row's top to the next frame, 6 - 3 x 1 = 3) = 6 rows x 6 x 16 = 576; pool
+    #   2x2 on 16 x 4x4: 1 x 4 x 16 = 64.
+    "cnv_digits_nopad_w1a1_in1_classic": [16, 576 + 64, 0, 0],
 }
 
 

@@ -13,6 +13,11 @@ floor on the target.
 A dense layer after a convolution receives one pixel per beat, so its SIMD must divide,
 or be a multiple of, the pixel's channels.
 
+An unpadded convolution whose SIMD divides its channels reads its windows' words from a
+row buffer in block RAM (``window_readable``, ``rtl_gen/window_reader.py``); any other
+holds each window in registers, about half a lane's logic per window bit
+(``bench/windows.py``). The cheapest folding counts that cost against its lanes.
+
 SIMD need not divide the fan-in of a dense layer fed by the host or by another dense
 layer: its input vector is zero-padded to SF = ceil(fan_in / SIMD) words (``Layer.pad``),
 which lets a fan-in such as TFC's 784 = 2^4 x 7^2 take intervals its divisors miss (SIMD
@@ -37,6 +42,10 @@ DEFAULT_MAX_LANES = 256  # auto folding: XNOR lanes (PE x SIMD) of the largest l
 # this costs no cells over every second level, and a 256-lane popcount clocks at ~90 MHz
 # instead of ~60 with 2.5 instead of 3.1 LUT4 per lane (bench/lanes.py).
 DEFAULT_REGISTER_EVERY = 1
+# the logic of a register window's bit (window, output register, the word multiplexer),
+# in XNOR lanes (bench/windows.py: ~1 LUT4 and ~2.4 flip-flops a bit against a binary
+# lane's ~3 LUT4 and ~5 flip-flops)
+LANES_PER_WINDOW_BIT = 0.5
 
 
 def divisors(n: int) -> list[int]:
@@ -46,6 +55,22 @@ def divisors(n: int) -> list[int]:
 def simd_fits(simd: int, pixel: int | None) -> bool:
     """A SIMD word can be cut from (or built of) the incoming pixels."""
     return pixel is None or pixel % simd == 0 or simd % pixel == 0
+
+
+def window_readable(layer: Layer, simd: int) -> bool:
+    """A convolution whose SIMD words a ``WindowReader`` reads from its row buffer:
+    unpadded (the buffer holds the map's own rows), SIMD dividing the channels (a word
+    is part of one pixel)."""
+    win = layer.window
+    return win is not None and not win.padded and win.channels % simd == 0
+
+
+def window_lanes(layer: Layer, simd: int) -> float:
+    """A convolution's window logic at this SIMD, in lanes: a register window's bits, or
+    nothing much for a row buffer's (its counters are a layer's fixed cost)."""
+    if layer.window is None or window_readable(layer, simd):
+        return 0.0
+    return LANES_PER_WINDOW_BIT * layer.window.elements * layer.in_bits
 
 
 def may_pad(layer: Layer, pixel: int | None) -> bool:
@@ -73,22 +98,25 @@ def upstream_pixels(net: Network) -> list[int | None]:
 def cheapest_folding(
     layer: Layer, target_cycles: int, pixel: int | None = None, word_bits: int | None = None
 ) -> tuple[int, int]:
-    """Fewest lanes meeting the target; among equals no padding, then the fewest PEs
-    (smaller muxes).
+    """Fewest lanes meeting the target (a register window's logic counted as lanes:
+    ``window_lanes``); among equals no padding, then the fewest PEs (smaller muxes).
 
     ``word_bits``: first of all, input words (SIMD x input bits) of at most this many
     bits where any meets the target, so the layer's input buffer stays as narrow as a
     block RAM port (a wide, shallow buffer wastes blocks).
     """
     best = None
+    readable_later = layer.window is not None and not layer.window.padded
     for pe in divisors(layer.neurons):
         for simd in simd_choices(layer, pixel):
             if layer.cycles_at(pe, simd) <= target_cycles:
                 wide = word_bits is not None and simd * layer.in_bits > word_bits
-                key = (wide, pe * simd, layer.fan_in % simd != 0, pe)
+                cost = pe * simd + window_lanes(layer, simd)
+                key = (wide, cost, layer.fan_in % simd != 0, pe)
                 if best is None or key < best[0]:
                     best = (key, pe, simd)
-                break  # larger SIMD only adds lanes
+                if window_readable(layer, simd) or not readable_later:
+                    break  # larger SIMD only adds lanes (a readable one may save a window)
     if best is None:  # only a window walk can be slower than every folding
         return layer.neurons, layer.fan_in
     return best[1], best[2]
