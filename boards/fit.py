@@ -110,7 +110,7 @@ CELLS_PER_OUTPUT_BIT = 1.0  # the output vector register (the FIFO's register pa
 CELLS_PER_WINDOW_BIT = 2.0  # a convolution's window registers and their multiplexers
 # a WindowReader (LayerHW.reads_windows): counters and address, the pixel's chunk
 # multiplexer, its output FIFO of SIMD words (bench/windows.py: FINN's CNV-w1a1 layers
-# took 115-537 LUT4 and 161-385 flip-flops on ECP5 besides the harness's)
+# took 79-537 LUT4 and 103-367 flip-flops on ECP5 besides the harness's)
 READER_CELLS, READER_CELLS_PER_PIXEL_BIT, READER_CELLS_PER_WORD_BIT = 150, 1.0, 6.0
 # A convolutional network's hand estimate on an iCE40, scaled to what nextpnr packed for
 # the bundled CNVs' iCEBreaker picks (docs/qor.md, "Convolutions on the UP5K"): 4,499

@@ -117,10 +117,19 @@ class WindowReader(wiring.Component):
         rows, width = buffer_rows(win), win.width
         to_next_frame = rows_to_next_frame(win)
 
+        # a row is never read while it is written (a window row reads only complete rows,
+        # the writer only rows none will read). The read is combinational with a register
+        # of our own, which Yosys merges into a synchronous read whose collisions with the
+        # write ``no_rw_check`` declares don't-care (as the MVTU's input buffer): a
+        # synchronous port keeps Amaranth's read-before-write promise with a bypass in
+        # logic between the block and its reader.
+        pixel_bits = win.channels * self.elem_bits
         m.submodules.buffer = buffer = memory.Memory(
-            shape=unsigned(win.channels * self.elem_bits), depth=rows * width, init=[]
+            shape=unsigned(pixel_bits), depth=rows * width, init=[], attrs={"no_rw_check": 1}
         )
-        write, read = buffer.write_port(), buffer.read_port()
+        write, read = buffer.write_port(), buffer.read_port(domain="comb")
+        read_data = Signal(pixel_bits, reset_less=True)
+        m.d.sync += read_data.eq(read.data)
 
         # -- rows available from the reader's top row on: the writer adds a row as it
         # completes one, the reader drops stride_h rows (or a frame's rest) as it finishes
@@ -176,15 +185,20 @@ class WindowReader(wiring.Component):
             ]
 
         # -- address [1], read [1], pick the chunk [1] -> output FIFO ------------------------
+        # data registers are reset-less (``valid`` says which hold a word), and the
+        # pixel's must be, for outreg.py to move it into the block
         row_start = Array(Const(slot * width, range(rows * width)) for slot in range(rows))
-        addr = Signal(range(rows * width))
+        addr = Signal(range(rows * width), reset_less=True)
         valid = Signal(self.latency)
-        picked = [Signal(range(self.chunks), name=f"chunk{k}") for k in range(self.latency - 1)]
-        pixel = read.data
+        picked = [
+            Signal(range(self.chunks), name=f"chunk{k}", reset_less=True)
+            for k in range(self.latency - 1)
+        ]
+        pixel = read_data
         if self.read_register:
-            pixel = Signal(len(read.data))
-            m.d.sync += pixel.eq(read.data)
-        word = Signal(len(self.o.payload))
+            pixel = Signal(pixel_bits, reset_less=True)
+            m.d.sync += pixel.eq(read_data)
+        word = Signal(len(self.o.payload), reset_less=True)
         m.d.sync += [
             addr.eq(row_start[wrap(top + ky, rows)] + ox_col + kx),
             valid.eq(Cat(issue, valid[:-1])),
