@@ -95,9 +95,11 @@ class Accelerator(wiring.Component):
         out_beat: int = 0,
         contents: bool = True,
         read_register: bool = False,
+        bank_words: int | None = None,
     ) -> None:
         """``contents=False``: ROMs of the right shapes, left empty (resource estimates);
-        ``read_register``: every MVTU registers its memories' reads (``MVTU``)."""
+        ``read_register``: every MVTU registers its memories' reads, and ``bank_words`` sets
+        the depth of its weight ROM's banks (``MVTU``)."""
         try:
             self.port_format = port_format_for(net, in_word, with_scores, out_beat)
         except ValueError as exc:
@@ -131,6 +133,7 @@ class Accelerator(wiring.Component):
                 interval=self.interval,
                 contents=contents,
                 read_register=read_register,
+                bank_words=bank_words,
             )
             if hw.window is not None
             else MVTU(
@@ -139,6 +142,7 @@ class Accelerator(wiring.Component):
                 contents=contents,
                 consumer_hold=hold,
                 read_register=read_register,
+                bank_words=bank_words,
             )
             for index, (hw, hold) in enumerate(zip(self.layers, [*holds, 0], strict=True))
         ]

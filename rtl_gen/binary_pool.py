@@ -29,7 +29,10 @@ from bnnhw.rtl_gen.sliding_window import SlidingWindow, line_buffer_bits
 class BinaryPool(wiring.Component):
     """Pixels of ``win.channels`` bits in, pooled pixels of ``win.channels`` bits out."""
 
-    def __init__(self, win: Window, use_and: Sequence[bool] | None = None) -> None:
+    def __init__(
+        self, win: Window, use_and: Sequence[bool] | None = None, read_register: bool = False
+    ) -> None:
+        """``read_register``: its window generator's (the line buffer read ahead)."""
         problem = None
         if not isinstance(win, Window):
             problem = f"BinaryPool needs a bnnhw.ir.Window, got {type(win).__name__}"
@@ -42,7 +45,7 @@ class BinaryPool(wiring.Component):
             )
         if problem:
             refuse(self, problem)
-        self.win = win
+        self.win, self.read_register = win, read_register
         self.use_and = [bool(f) for f in use_and] if use_and is not None else [False] * win.channels
         super().__init__(
             {"i": In(stream.Signature(win.channels)), "o": Out(stream.Signature(win.channels))}
@@ -65,7 +68,7 @@ class BinaryPool(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         channels, taps = self.win.channels, self.win.taps
-        m.submodules.window = window = SlidingWindow(self.win, 1)
+        m.submodules.window = window = SlidingWindow(self.win, 1, read_register=self.read_register)
         wiring.connect(m, wiring.flipped(self.i), window.i)
 
         # -- per channel: OR (max of +-1) or AND across the taps ------------------------------

@@ -70,10 +70,11 @@ class ConvLayer(wiring.Component):
         interval: int | None = None,
         contents: bool = True,
         read_register: bool = False,
+        bank_words: int | None = None,
     ) -> None:
         """``interval``: the network's cycles per frame (default: this layer's own);
-        ``contents``, ``read_register``: the MVTU's (False: empty ROMs, for resource
-        estimates; a register after its memories' reads)."""
+        ``contents``, ``read_register``, ``bank_words``: the MVTU's (False: empty ROMs, for
+        resource estimates; a register after its memories' reads; its weight banks)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw = hw
@@ -94,11 +95,21 @@ class ConvLayer(wiring.Component):
             self.fifo_depth = self.window_depth = 0
             self.window = WindowReader(win, hw.element_bits, hw.simd, read_register=read_register)
         else:
-            self.window = SlidingWindow(win, hw.element_bits, ternary=hw.ternary)
+            self.window = SlidingWindow(
+                win, hw.element_bits, ternary=hw.ternary, read_register=read_register
+            )
         self.mvtu = MVTU(
-            hw, register_every=register_every, contents=contents, read_register=read_register
+            hw,
+            register_every=register_every,
+            contents=contents,
+            read_register=read_register,
+            bank_words=bank_words,
         )
-        self.pool = BinaryPool(hw.pool, hw.pool_and) if hw.pool is not None else None
+        self.pool = (
+            BinaryPool(hw.pool, hw.pool_and, read_register=read_register)
+            if hw.pool is not None
+            else None
+        )
         super().__init__(
             {
                 "i": In(stream.Signature(hw.stream_word)),

@@ -7,6 +7,9 @@ Data path, one stage per line (the latency of each is in brackets)::
         elements have weight bits that make their products 0)
     issue: (nf, sf) for nf < NF, sf < SF; read input word + weight ROM word   [1]
     with ``read_register``: both words registered in the fabric                [1]***
+    with ``read_register`` and a weight ROM deeper than one block: the ROM is
+    banks one block deep, each read into a register of its own, and a register
+    after the multiplexer that chooses the bank                                [1]*****
     with ``read_register`` and PE > 8: the input word registered again, in one
     copy per 8 PEs, and the weight word registered again beside its PEs        [1]****
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
@@ -35,6 +38,11 @@ which nextpnr places between the block and the PE. The accumulators' enable and 
 fan out to every PE as well: with an adder-tree register, its last stage makes a copy of
 them per ``FANOUT_PES`` PEs (``acc_control``; no cycle added): SFC 128x27's worst path
 was the clear's 4.7 ns route to 128 PEs.
+[1]*****: Yosys stacks a deep ROM's blocks by depth and chooses among their unregistered
+reads with a multiplexer: CNV-w1a1's layer 5 (32 bits x 18,432 words in 36 DP16KDs) had a
+5.6 ns read and a three-LUT multiplexer, 12.1 ns, the worst path at 80 MHz. A bank's
+register moves into its block (``boards/outreg.py``), so the multiplexer starts 1.0 ns
+after the clock.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -49,6 +57,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bnnhw.boards.memories import GEOMETRY
 from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
 from bnnhw.rtl_gen.adder_tree import (
     adder_tree,
@@ -74,6 +83,9 @@ class MVTU(wiring.Component):
     """One layer. ``register_every``: adder-tree levels between pipeline registers;
     ``read_register``: a register after the input and weight memories' reads.
 
+    ``bank_words``: with ``read_register``, the words of one bank of the weight ROM (a
+    power of two; default: one ECP5 block's), which tests make small.
+
     ``consumer_hold``: cycles the consumer may keep an output word in place before taking
     it (a ``WordSelector``'s pieces); the frame's output credit is out that much longer,
     so the output FIFO is sized for it.
@@ -90,6 +102,7 @@ class MVTU(wiring.Component):
         contents: bool = True,
         consumer_hold: int = 0,
         read_register: bool = False,
+        bank_words: int | None = None,
     ) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.simd > hw.fan_in:
@@ -101,12 +114,15 @@ class MVTU(wiring.Component):
             problem = f"layer {hw.name!r}: register_every must be >= 0, got {register_every}"
         elif consumer_hold < 0:
             problem = f"layer {hw.name!r}: consumer_hold must be >= 0, got {consumer_hold}"
+        elif bank_words is not None and (bank_words < 1 or bank_words & (bank_words - 1)):
+            problem = f"layer {hw.name!r}: bank_words must be a power of two, got {bank_words}"
         if problem:
             refuse(self, problem)
         self.hw = hw
         self.register_every = register_every
         self.consumer_hold = consumer_hold
         self.read_register = read_register
+        self.bank_words = bank_words
         self.contents = contents
         if hw.is_output:
             lo, hi = hw.score_range
@@ -164,7 +180,24 @@ class MVTU(wiring.Component):
     def read_stages(self) -> int:
         """The register after the memories' reads, when asked for, and the input word's
         copies after it."""
-        return (1 if self.read_register else 0) + (1 if self.input_copies > 1 else 0)
+        banked = 1 if self.weight_banks > 1 else 0
+        return (1 if self.read_register else 0) + banked + (1 if self.input_copies > 1 else 0)
+
+    @property
+    def weight_bank_depth(self) -> int:
+        """``bank_words``, or the words of one ECP5 DP16KD at the weight word's width (the
+        deepest configuration at least that wide; 512 for a word wider than a block)."""
+        if self.bank_words is not None:
+            return self.bank_words
+        width = self.hw.pe * self.hw.simd
+        configs = GEOMETRY["ecp5"][0]
+        return max((d for w, d in configs if w >= width), default=min(d for _, d in configs))
+
+    @property
+    def weight_banks(self) -> int:
+        """Banks of the weight ROM: with read registers, one per block of its depth."""
+        words = self.hw.nf * self.hw.sf
+        return math.ceil(words / self.weight_bank_depth) if self.read_register else 1
 
     @property
     def input_copies(self) -> int:
@@ -286,26 +319,23 @@ class MVTU(wiring.Component):
         with m.Elif(taken & ~started):
             m.d.sync += credits.eq(credits + 1)
 
-        m.submodules.weights = weights = memory.Memory(
-            shape=unsigned(pe * simd),
-            depth=nf_n * sf_n,
-            init=hw.weight_words() if self.contents else [],
-        )
-        w_rd = weights.read_port()
         r_addr = Cat(sf, r_bank) if banks_by_bit else r_mem_addr
-        m.d.comb += [rd.addr.eq(r_addr), w_rd.addr.eq(rom_addr)]
+        m.d.comb += rd.addr.eq(r_addr)
+        w_data = self._weights(m, rom_addr)
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n), reset_less=True)  # data beside v1, as every nf below
         m.d.sync += [v1.eq(busy), first1.eq(sf_first), last1.eq(sf_last), nf1.eq(nf)]
-        x_word, w_word = x_read, w_rd.data
+        x_word, w_word = x_read, w_data
         # the group index at every stage from the reads to the accumulator: with the read
         # register, the threshold ROM is read a stage early and registered too
         nf_at = [nf1]
         if self.read_register:
             # the data registers are reset-less and fed by the read alone: on ECP5 they
             # become the block RAM's own output register (``boards/outreg.py``)
-            x_word = delay(m, x_word, 1, "x_word", reset_less=True)
+            # (with banks, the word comes from the register after the bank multiplexer)
+            x_stages = 2 if self.weight_banks > 1 else 1
+            x_word = delay(m, x_word, x_stages, "x_word", reset_less=True)
             w_word = delay(m, w_word, 1, "w_word", reset_less=True)
         x_words = [x_word] * pe
         if self.input_copies > 1:
@@ -405,6 +435,36 @@ class MVTU(wiring.Component):
         with m.Elif(push):
             m.d.sync += complete.eq(0)
         return m
+
+    def _weights(self, m: Module, rom_addr: Signal) -> Value:
+        """The weight word at ``rom_addr``, a cycle later (a synchronous read). With banks,
+        two cycles later: each bank's read is registered, then the bank is chosen (the
+        register after that is the read register's)."""
+        hw, banks = self.hw, self.weight_banks
+        words = hw.weight_words() if self.contents else []
+        if banks == 1:
+            m.submodules.weights = weights = memory.Memory(
+                shape=unsigned(hw.pe * hw.simd), depth=hw.nf * hw.sf, init=words
+            )
+            port = weights.read_port()
+            m.d.comb += port.addr.eq(rom_addr)
+            return port.data
+        depth = self.weight_bank_depth
+        low = depth.bit_length() - 1  # the depth is a power of two
+        reads = []
+        for b in range(banks):
+            bank = memory.Memory(
+                shape=unsigned(hw.pe * hw.simd),
+                depth=min(depth, hw.nf * hw.sf - b * depth),
+                init=words[b * depth : (b + 1) * depth],
+            )
+            m.submodules[f"weights{b}"] = bank
+            port = bank.read_port()
+            m.d.comb += port.addr.eq(rom_addr[:low])
+            # fed by the read alone: ``boards/outreg.py`` moves it into the block
+            reads.append(delay(m, port.data, 1, f"w_bank{b}", reset_less=True))
+        chosen = delay(m, rom_addr[low:], 2, "w_bank_select", reset_less=True)
+        return Array(reads)[chosen]
 
     def _segment(self, m: Module, accs: list[Signal], nf_at: list[Value], nf3) -> Signal:
         """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``.

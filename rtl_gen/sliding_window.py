@@ -16,7 +16,13 @@ Data path, one advance per cycle (the output register is the only latency, [1]):
 
 The line buffer's read is synchronous, so each advance reads the column of the NEXT
 position; the read port is transparent for the write port, so a one-column map reads the
-word written in the same cycle. Nothing is cleared between frames: rows and columns of a
+word written in the same cycle. With ``read_register`` (the ECP5's, on maps at least 3
+columns wide) each advance reads the column two positions ahead into a register, and a
+second register holds the next position's: the column then comes from a flip-flop, which
+``boards/outreg.py`` moves into the block's output register, not from a DP16KD's read 5.6
+ns after the clock (cnv_digits_nopad's worst path at 125 MHz: that read, a LUT and the
+block's write data, 9.5 ns). No cycle is added: the reads run ahead of the walk.
+Nothing is cleared between frames: rows and columns of a
 previous frame (or of before a reset) leave the window before any window using them goes
 out. The next frame's top padding needs no input, so frames follow with no bubble.
 """
@@ -50,7 +56,9 @@ class SlidingWindow(wiring.Component):
     bit 0 -> -1, padding -> 0, because a zero-padded binary map has three values.
     """
 
-    def __init__(self, win: Window, elem_bits: int, ternary: bool = False) -> None:
+    def __init__(
+        self, win: Window, elem_bits: int, ternary: bool = False, read_register: bool = False
+    ) -> None:
         problem = None
         if not isinstance(win, Window):
             problem = f"SlidingWindow needs a bnnhw.ir.Window, got {type(win).__name__}"
@@ -64,6 +72,8 @@ class SlidingWindow(wiring.Component):
         if problem:
             refuse(self, problem)
         self.win, self.elem_bits, self.ternary = win, elem_bits, ternary
+        # two columns ahead needs a third to be written meanwhile
+        self.reads_ahead = read_register and win.kernel[0] > 1 and win.padded_width >= 3
         self.out_bits = 2 if ternary else elem_bits
         self.pixel_bits = win.channels * elem_bits
         # a stored pixel: its bits, plus an "inside the map" flag for the ternary codes
@@ -138,22 +148,7 @@ class SlidingWindow(wiring.Component):
         m.d.comb += pixel.eq(Mux(inside, data, 0))
 
         # -- line buffer: the kh-1 rows above, per column ---------------------------------------
-        if kh > 1:
-            m.submodules.lines = lines = memory.Memory(
-                shape=unsigned((kh - 1) * q), depth=pw, init=[]
-            )
-            wr = lines.write_port()
-            rd = lines.read_port(transparent_for=(wr,))
-            column = Cat(rd.data, pixel)  # top row (ky = 0) in the low bits
-            m.d.comb += [
-                rd.addr.eq(next_col),
-                rd.en.eq(advance),
-                wr.addr.eq(col),
-                wr.data.eq(column[q:]),
-                wr.en.eq(advance),
-            ]
-        else:
-            column = pixel
+        column = self._column(m, pixel, col, next_col, advance) if kh > 1 else pixel
 
         # -- register window: kw-1 columns, the new one completes it --------------------------
         previous = [Signal(kh * q, name=f"window_col{kx}") for kx in range(kw - 1)]
@@ -174,6 +169,44 @@ class SlidingWindow(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
+
+    def _column(
+        self, m: Module, pixel: Signal, col: Signal, next_col: Value, advance: Signal
+    ) -> Value:
+        """Column ``col`` of the window's kh rows, the top row (ky = 0) in the low bits:
+        the kh-1 rows above from the line buffer, and ``pixel``. Each advance writes it
+        back without its top pixel."""
+        win, q = self.win, self.stored_bits
+        kh, pw = win.kernel[0], win.padded_width
+        width = (kh - 1) * q
+        # read ahead, a column is never read while written: collisions are don't-care
+        attrs = {"no_rw_check": 1} if self.reads_ahead else {}
+        m.submodules.lines = lines = memory.Memory(
+            shape=unsigned(width), depth=pw, init=[], attrs=attrs
+        )
+        wr = lines.write_port()
+        if self.reads_ahead:
+            # the column two positions ahead (a combinational read and a register of its
+            # own: a synchronous read), then the next position's; reset-less and fed by
+            # the read alone, so the second becomes the block's output register
+            rd = lines.read_port(domain="comb")
+            ahead = Signal(range(pw), init=2)
+            fetched = Signal(width, reset_less=True)
+            above = Signal(width, reset_less=True)
+            with m.If(advance):
+                m.d.sync += [
+                    ahead.eq(Mux(ahead == pw - 1, 0, ahead + 1)),
+                    fetched.eq(rd.data),
+                    above.eq(fetched),
+                ]
+            m.d.comb += rd.addr.eq(ahead)
+        else:
+            rd = lines.read_port(transparent_for=(wr,))
+            m.d.comb += [rd.addr.eq(next_col), rd.en.eq(advance)]
+            above = rd.data
+        column = Cat(above, pixel)
+        m.d.comb += [wr.addr.eq(col), wr.data.eq(column[q:]), wr.en.eq(advance)]
+        return column
 
     def _codes(self, pixel: Value) -> Value:
         """A stored pixel's output elements: its bits, or ternary codes from bits + flag."""

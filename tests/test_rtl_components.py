@@ -111,8 +111,30 @@ def test_mvtu_parameters_are_checked():
         MVTU(hw, register_every=-1)
     with pytest.raises(ValueError, match="consumer_hold"):
         MVTU(hw, consumer_hold=-1)
+    with pytest.raises(ValueError, match="bank_words must be a power of two, got 3"):
+        MVTU(hw, bank_words=3)
     rng = np.random.default_rng(0)
     net = random_network(rng, [12, 6, 2], InputSpec(shape=(12,), bits=1))
     net.layers[0].pe, net.layers[0].simd = 4, 4
     with pytest.raises(ValueError, match="PE=4 must divide its 6 neurons"):
         MVTU(layer_hw(net.layers[0]))
+
+
+@pytest.mark.parametrize(
+    ("fan_in", "neurons", "pe", "simd", "depth", "banks"),
+    [
+        (2304, 256, 1, 32, 512, 36),  # CNV-w1a1's layer 5: 18,432 words of 512 x 36
+        (256, 512, 1, 8, 2048, 8),  # its first dense layer: 16,384 words of 2048 x 9
+        (2304, 256, 2, 32, 512, 18),  # a 64-bit word: two blocks side by side, 512 deep
+        (64, 64, 4, 16, 512, 1),  # 64 words: one bank, no multiplexer
+    ],
+)
+def test_weight_banks_are_one_ecp5_block_deep(fan_in, neurons, pe, simd, depth, banks):
+    rng = np.random.default_rng(0)
+    net = random_network(rng, [fan_in, neurons, 2], InputSpec(shape=(fan_in,), bits=1))
+    net.layers[0].pe, net.layers[0].simd = pe, simd
+    hw = layer_hw(net.layers[0])
+    registered = MVTU(hw, read_register=True)
+    assert (registered.weight_bank_depth, registered.weight_banks) == (depth, banks)
+    assert MVTU(hw).weight_banks == 1  # without read registers: one ROM
+    assert MVTU(hw, read_register=True, bank_words=64).weight_bank_depth == 64

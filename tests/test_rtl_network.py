@@ -20,8 +20,8 @@ from conftest import ROOT
 from ir_networks import random_frames, random_network
 
 
-def _run(net, x, *, in_word=None, gap=0.0, seed=0, read_register=False):
-    acc = Accelerator(net, in_word=in_word, read_register=read_register)
+def _run(net, x, *, in_word=None, gap=0.0, seed=0, read_register=False, bank_words=None):
+    acc = Accelerator(net, in_word=in_word, read_register=read_register, bank_words=bank_words)
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=gap, out_gap=gap, seed=seed)
@@ -209,14 +209,47 @@ def networks_and_foldings(draw):
 
 
 @settings(max_examples=25, deadline=None)
-@given(case=networks_and_foldings(), gap=st.sampled_from([0.0, 0.3]), registered=st.booleans())
-def test_random_networks_and_foldings_match_golden(case, gap, registered):
+@given(
+    case=networks_and_foldings(),
+    gap=st.sampled_from([0.0, 0.3]),
+    registered=st.booleans(),
+    bank_words=st.sampled_from([None, 1, 2, 4]),
+)
+def test_random_networks_and_foldings_match_golden(case, gap, registered, bank_words):
     """Any network and folding, with or without the ECP5's read registers (and, past 8
-    PEs, the input word's copies): golden's results under stalls."""
+    PEs, the input word's copies; with small ``bank_words``, weight ROMs in banks):
+    golden's results under stalls."""
     net, seed = case
     x = random_frames(np.random.default_rng(seed + 1), net.input, 6)
-    _, _, classes, scores = _run(net, x, gap=gap, seed=seed, read_register=registered)
+    _, _, classes, scores = _run(
+        net, x, gap=gap, seed=seed, read_register=registered, bank_words=bank_words
+    )
     _assert_matches_golden(net, x, classes, scores)
+
+
+def test_banked_weight_roms_cost_a_cycle_each_and_stay_exact():
+    """With read registers and banks of 16 words, the 1x8 layers' 64 x 8 = 512-word
+    ROMs are 32 banks and the 5x16 output layer's 4 x 2 = 8 words one (no bank
+    multiplexer): each banked layer's result comes a cycle later (3 of them), the results
+    are golden's under stalls, and frames still follow at the interval."""
+    net = _digits_folded({"0": (1, 8), "1": (1, 8), "2": (1, 8), "3": (5, 16)})
+    banked = Accelerator(net, read_register=True, bank_words=16)
+    assert [stage.weight_banks for stage in banked.stages] == [32, 32, 32, 1]
+    x = random_frames(np.random.default_rng(5), net.input, 6)
+    _, _, classes, scores = _run(net, x, gap=0.4, seed=5, read_register=True, bank_words=16)
+    _assert_matches_golden(net, x, classes, scores)
+    fmt = banked.port_format
+    words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
+    first = {}
+    for bank_words in (16, 1024):  # 1024: one bank each, as without banks
+        quiet = Accelerator(net, read_register=True, bank_words=bank_words)
+        edge = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
+        assert edge == quiet.latency_cycles
+        first[bank_words] = edge
+    assert first[16] - first[1024] == 3
+    steady_run = run_streams(Accelerator(net, read_register=True, bank_words=16), words, len(x))
+    steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
+    assert steady <= 1.05 * banked.ideal_cycles
 
 
 @pytest.mark.parametrize("out_beat", [8, 13])

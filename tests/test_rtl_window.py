@@ -62,25 +62,34 @@ def _expected_windows(frames: np.ndarray, win: Window, elem_bits: int, ternary: 
 
 
 def _check_window(
-    win: Window, elem_bits: int, ternary: bool = False, n: int = 3, gap: float = 0.3, seed=0
+    win: Window,
+    elem_bits: int,
+    ternary: bool = False,
+    n: int = 3,
+    gap: float = 0.3,
+    seed=0,
+    registered: bool = False,
 ) -> None:
     rng = np.random.default_rng(seed)
     frames = _frames(rng, win, elem_bits, n)
     expected = _expected_windows(frames, win, elem_bits, ternary)
-    dut = SlidingWindow(win, elem_bits, ternary)
+    dut = SlidingWindow(win, elem_bits, ternary, read_register=registered)
     run = _run(
         dut, _pixels(frames, win, elem_bits), len(expected), in_gap=gap, out_gap=gap, seed=seed
     )
     assert run.outputs == expected
 
 
-def _check_pool(win: Window, use_and, n: int = 3, gap: float = 0.3, seed: int = 0) -> None:
+def _check_pool(
+    win: Window, use_and, n: int = 3, gap: float = 0.3, seed: int = 0, registered=False
+) -> None:
     rng = np.random.default_rng(seed)
     frames = _frames(rng, win, 1, n)
     flags = None if use_and is None else np.array(use_and, bool)
     expected = _pack(max_pool(frames, win, flags).reshape(-1, win.channels), 1)
     words = _pixels(frames, win, 1)
-    run = _run(BinaryPool(win, use_and), words, len(expected), in_gap=gap, out_gap=gap, seed=seed)
+    dut = BinaryPool(win, use_and, read_register=registered)
+    run = _run(dut, words, len(expected), in_gap=gap, out_gap=gap, seed=seed)
     assert run.outputs == expected
 
 
@@ -102,12 +111,17 @@ def _check_pool(win: Window, use_and, n: int = 3, gap: float = 0.3, seed: int = 
         (Window(3, 4, 5, (6, 7), pads=(1, 0, 1, 2)), 1, True),  # kernel = padded map
         (Window(2, 1, 4, (1, 2), pads=(0, 0, 0, 0)), 1, False),  # one-row map
         (Window(2, 4, 1, (3, 1), pads=(1, 0, 1, 0)), 8, False),  # one-column map
+        (Window(2, 5, 2, (2, 2)), 1, False),  # two columns: too narrow to read ahead
         (Window(1, 4, 4, (5, 5), (1, 1), (2, 0, 1, 2)), 1, False),
     ],
     ids=str,
 )
-def test_window_matches_golden_im2col(win, elem_bits, ternary):
-    _check_window(win, elem_bits, ternary, seed=sum(win.kernel) + elem_bits)
+@pytest.mark.parametrize("registered", [False, True], ids=["read", "read_ahead"])
+def test_window_matches_golden_im2col(win, elem_bits, ternary, registered):
+    """``registered``: the ECP5's line buffer read two columns ahead into registers
+    (maps at least 3 columns wide; narrower ones keep the plain read)."""
+    seed = sum(win.kernel) + elem_bits
+    _check_window(win, elem_bits, ternary, seed=seed, registered=registered)
 
 
 @pytest.mark.parametrize(
@@ -121,8 +135,9 @@ def test_window_matches_golden_im2col(win, elem_bits, ternary):
     ],
     ids=str,
 )
-def test_pool_matches_golden_max_pool(win, use_and):
-    _check_pool(win, use_and, seed=win.channels)
+@pytest.mark.parametrize("registered", [False, True], ids=["read", "read_ahead"])
+def test_pool_matches_golden_max_pool(win, use_and, registered):
+    _check_pool(win, use_and, seed=win.channels, registered=registered)
 
 
 # -- randomized sweep ----------------------------------------------------------------------
@@ -145,10 +160,15 @@ SWEEP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCh
 
 
 @SWEEP
-@given(case=window_cases(), gap=st.sampled_from([0.0, 0.4]), seed=st.integers(0, 2**16))
-def test_window_random_sweep(case, gap, seed):
+@given(
+    case=window_cases(),
+    gap=st.sampled_from([0.0, 0.4]),
+    seed=st.integers(0, 2**16),
+    registered=st.booleans(),
+)
+def test_window_random_sweep(case, gap, seed, registered):
     win, elem_bits, ternary = case
-    _check_window(win, elem_bits, ternary, n=2, gap=gap, seed=seed)
+    _check_window(win, elem_bits, ternary, n=2, gap=gap, seed=seed, registered=registered)
 
 
 @st.composite
@@ -161,10 +181,10 @@ def pool_cases(draw):
 
 
 @SWEEP
-@given(case=pool_cases(), seed=st.integers(0, 2**16))
-def test_pool_random_sweep(case, seed):
+@given(case=pool_cases(), seed=st.integers(0, 2**16), registered=st.booleans())
+def test_pool_random_sweep(case, seed, registered):
     win, use_and = case
-    _check_pool(win, use_and, n=2, gap=0.4, seed=seed)
+    _check_pool(win, use_and, n=2, gap=0.4, seed=seed, registered=registered)
 
 
 # -- throughput: every window at its ideal cycle -------------------------------------------
@@ -198,9 +218,12 @@ def _ideal_cycles(win: Window, frames: int, latency: int) -> list[int]:
     ],
     ids=str,
 )
-def test_window_throughput_one_position_per_cycle(win):
+@pytest.mark.parametrize("registered", [False, True], ids=["read", "read_ahead"])
+def test_window_throughput_one_position_per_cycle(win, registered):
+    """Reading ahead adds no cycle: the windows come at the same edges."""
     frames = np.random.default_rng(5).integers(0, 2, (4, win.in_size))
-    dut = SlidingWindow(win, 1)
+    dut = SlidingWindow(win, 1, read_register=registered)
+    assert dut.reads_ahead == (registered and win.kernel[0] > 1 and win.padded_width >= 3)
     assert dut.cycles_per_frame == win.padded_height * win.padded_width
     assert dut.line_buffer_bits == (win.kernel[0] - 1) * win.padded_width * win.channels
     run = _run(dut, _pixels(frames, win, 1), 4 * win.positions)
@@ -208,10 +231,11 @@ def test_window_throughput_one_position_per_cycle(win):
     assert run.out_cycles == _ideal_cycles(win, 4, dut.latency)
 
 
-def test_pool_throughput_one_position_per_cycle():
+@pytest.mark.parametrize("registered", [False, True], ids=["read", "read_ahead"])
+def test_pool_throughput_one_position_per_cycle(registered):
     win = Window(3, 6, 6, (2, 2), (2, 2))
     frames = np.random.default_rng(6).integers(0, 2, (4, win.in_size))
-    dut = BinaryPool(win)
+    dut = BinaryPool(win, read_register=registered)
     assert (dut.cycles_per_frame, dut.line_buffer_bits) == (36, 18)
     run = _run(dut, _pixels(frames, win, 1), 4 * win.positions)
     assert run.outputs == _pack(max_pool(frames, win).reshape(-1, 3), 1)
@@ -221,7 +245,7 @@ def test_pool_throughput_one_position_per_cycle():
 # -- reset in the middle of a frame --------------------------------------------------------
 
 
-@pytest.mark.parametrize("unit", ["window", "pool"])
+@pytest.mark.parametrize("unit", ["window", "window_read_ahead", "pool"])
 @pytest.mark.parametrize("pending", [False, True])
 def test_reset_mid_frame_restarts_the_frame(unit, pending):
     """Reset part way into a frame; the next pixel starts a frame, nothing stale comes out.
@@ -229,11 +253,12 @@ def test_reset_mid_frame_restarts_the_frame(unit, pending):
     ``pending``: the consumer holds ``ready`` low, so a window waits on ``o`` at the reset
     (checked); otherwise the reset comes later, mid row, with random backpressure.
     """
-    win = Window(2, 6, 7, (3, 2), (1, 1), (1, 0, 0, 1) if unit == "window" else (0, 0, 0, 0))
+    window = unit.startswith("window")
+    win = Window(2, 6, 7, (3, 2), (1, 1), (1, 0, 0, 1) if window else (0, 0, 0, 0))
     rng = np.random.default_rng(int(pending))
     junk, frames = _frames(rng, win, 1, 1), _frames(rng, win, 1, 2)
-    if unit == "window":
-        dut = SlidingWindow(win, 1, ternary=True)
+    if window:
+        dut = SlidingWindow(win, 1, ternary=True, read_register=unit == "window_read_ahead")
         expected = _expected_windows(frames, win, 1, True)
     else:
         dut = BinaryPool(win, [True, False])

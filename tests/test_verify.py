@@ -229,3 +229,21 @@ def test_read_register_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
     vectors = make_vectors(build, frames=30, seed=4)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=4)
     _check(result, 30)
+
+
+@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
+def test_banked_weight_rom_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
+    """TFC's first layer folded 1x32 for the ULX3S: its weight ROM (32 bits x 1,600
+    words) is four banks one DP16KD deep (512, 512, 512 and 64 words), each read into a
+    register before the bank multiplexer, a cycle more than one ROM. The Verilog still
+    matches golden bit for bit under random backpressure."""
+    folding = {name: {"pe": 1, "simd": 32} for name in ("0", "1", "2", "3")}
+    (tmp_path / "fold.json").write_text(json.dumps(folding))
+    model = ROOT / "models" / "tfc_w1a1_in1_classic.onnx"
+    fold = str(tmp_path / "fold.json")
+    build = compile_model(model, tmp_path / "b", folding=fold, board="ulx3s-85f")
+    banks = [stage.weight_banks for stage in build.accelerator().stages]
+    assert banks == [4, 1, 1, 1]
+    vectors = make_vectors(build, frames=20, seed=6)
+    result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=6)
+    _check(result, 20)

@@ -94,3 +94,34 @@ def test_conv_mismatch_names_the_layer_and_channel(builds, model, tmp_path):
     assert first["stage"] == "layer" and first["layer"] == 0
     channels = weights.shape[0]
     assert first["neurons"] and all(k % channels == channel for k in first["neurons"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "simulator"),
+    [(MODELS[0], "icarus"), (MODELS[1], "icarus"), (MODELS[1], "verilator")],
+)
+def test_ecp5_conv_build_matches_golden_under_backpressure(tmp_path, model, simulator):
+    """Built for the ULX3S (read registers) at 256 lanes: the first convolution's line
+    buffer is read two columns ahead into registers (both models), the padded model's
+    second one too, the unpadded model's second reads its windows from a row buffer with
+    its read register; every pool's line buffer is read ahead. Every layer's output
+    matches golden under random backpressure."""
+    from bnnhw.rtl_gen.window_reader import WindowReader
+
+    path = ROOT / "models" / f"{model}.onnx"
+    build = compile_model(path, tmp_path / "b", max_lanes=256, board="ulx3s-85f")
+    assert build.read_register
+    stages = build.accelerator().stages[:2]
+    windows = [stage.window for stage in stages]
+    pools = [stage.pool for stage in stages if stage.pool is not None]
+    assert pools and all(pool.read_register for pool in pools)
+    assert windows[0].reads_ahead
+    if model == MODELS[0]:
+        assert windows[1].reads_ahead
+    else:
+        assert isinstance(windows[1], WindowReader) and windows[1].read_register
+    x, _ = split_frames(path, limit=30)
+    vectors = make_vectors(build, x.reshape(len(x), *build.net.input.shape))
+    result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.3, seed=8)
+    _check(result, len(x))
