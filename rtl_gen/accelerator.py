@@ -216,10 +216,10 @@ class Accelerator(wiring.Component):
         # conv_layer.py's registers in front of and behind the MVTU: pixel FIFO and window
         # FIFO (SyncFIFOBuffered: 2 cycles each from write to read), the window generator's
         # output register (1), a Downsizer to SIMD words past 16 pieces (1; read in place
-        # up to 16, 0), the register slices before and (read registers) after the window
-        # FIFO (1 each), the pool's window and output registers (2). Counted for every
-        # layer, dense ones too: an upper estimate.
-        around_mvtu = 2 + 1 + 2 + 1 + 2 * SkidBuffer.latency + 2
+        # up to 16, 0), the register slice before the window FIFO (1), the pool's window
+        # and output registers (2). Counted for every layer, dense ones too: an upper
+        # estimate.
+        around_mvtu = 2 + 1 + 2 + 1 + SkidBuffer.latency + 2
         total = SkidBuffer.latency + self.argmax.latency
         total += self.port_format.frame_words + self.port_format.out_beats
         for hw, stage in zip(self.layers, self.stages, strict=True):

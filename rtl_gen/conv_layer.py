@@ -9,8 +9,7 @@ Otherwise (a padded map's border, words that straddle pixels)::
 
     i (one pixel per beat) -> [pixel FIFO] -> SlidingWindow -> [SIMD-element pieces of its
                               output register, read in place (a Downsizer past 16 pieces)]
-                           -> [register slice -> window FIFO -> (with read_register) register
-                              slice] -> MVTU -> [BinaryPool]
+                           -> [register slice -> window FIFO] -> MVTU -> [BinaryPool]
                            -> o (one pixel per beat)
 
 The MVTU treats each window as one input vector and emits one output pixel (all its
@@ -78,7 +77,7 @@ class ConvLayer(wiring.Component):
         resource estimates; a register after its memories' reads; its weight banks)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
-        self.hw, self.read_register = hw, read_register
+        self.hw = hw
         win = hw.window
         self.reader = hw.reads_windows
         walk = win.walk_cycles
@@ -186,13 +185,6 @@ class ConvLayer(wiring.Component):
                 to_windows.o.ready.eq(room),
             ]
             upstream = windows.r_stream
-            if self.read_register:
-                # the FIFO's storage, a DP16KD when deep, sends its read (5.8 ns after the
-                # clock) through a LUT into the MVTU's input buffer: cnv_mnist_pad's worst
-                # path at 125 MHz (8.6 ns). A register slice ends it in a flip-flop
-                m.submodules.from_windows = from_windows = SkidBuffer(word)
-                wiring.connect(m, upstream, from_windows.i)
-                upstream = from_windows.o
         m.submodules.mvtu = self.mvtu
         wiring.connect(m, upstream, self.mvtu.i)
         return self._pool(m, self.mvtu.o)
