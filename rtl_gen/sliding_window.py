@@ -22,9 +22,10 @@ second register holds the next position's: the column then comes from a flip-flo
 ``boards/outreg.py`` moves into the block's output register, not from a DP16KD's read 5.6
 ns after the clock (cnv_digits_nopad's worst path at 125 MHz: that read, a LUT and the
 block's write data, 9.5 ns). No cycle is added: the reads run ahead of the walk.
-Nothing is cleared between frames: rows and columns of a
-previous frame (or of before a reset) leave the window before any window using them goes
-out. The next frame's top padding needs no input, so frames follow with no bubble.
+
+Nothing is cleared between frames: rows and columns of a previous frame (or of before a
+reset) leave the window before any window using them goes out. The next frame's top
+padding needs no input, so frames follow with no bubble.
 """
 
 from __future__ import annotations
