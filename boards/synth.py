@@ -167,12 +167,13 @@ def keep_copied_registers() -> str:
     the same input, which is what they are, unless each flip-flop cell is marked ``keep``
     (on the wire it is not enough). Likewise the registered threshold words' bits, which
     PEs with equal thresholds would otherwise share across the die, and the copies of the
-    accumulators' enable and clear."""
+    accumulators' enable and clear, and of a sliced weight ROM's address."""
     from bnnhw.rtl_gen.mvtu import CONTROL_COPY, INPUT_COPY, THRESHOLD_WORD
+    from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY
 
     return "proc\n" + "".join(
         f"setattr -set keep 1 w:*{name}* %ci1 c:* %i\n"
-        for name in (INPUT_COPY, THRESHOLD_WORD, CONTROL_COPY)
+        for name in (INPUT_COPY, THRESHOLD_WORD, CONTROL_COPY, ADDRESS_COPY)
     )
 
 

@@ -23,6 +23,7 @@ from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.conv_layer import ConvLayer
 from bnnhw.rtl_gen.layer_params import LayerHW, layer_hw, signed_width
 from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.read_register_fifo import ReadRegisterFIFO
 from bnnhw.rtl_gen.skid import SkidBuffer
 from bnnhw.rtl_gen.width import (
     FAST_SELECT_PIECES,
@@ -105,7 +106,7 @@ class Accelerator(wiring.Component):
         except ValueError as exc:
             refuse(self, str(exc))
         self.layers: list[LayerHW] = [layer_hw(layer) for layer in net.layers]
-        self.register_every = register_every
+        self.register_every, self.read_register = register_every, read_register
         self.interval = max(hw.walk_cycles for hw in self.layers)
         # a hidden layer's output is its neurons' bits; between dense layers the next
         # layer reads the FIFO's word in place, and the selector holds it while it does
@@ -214,12 +215,13 @@ class Accelerator(wiring.Component):
         """Every layer's steady-state frame, its first vector's load, its MVTU and the
         registers a convolution puts around its MVTU, one layer after another."""
         # conv_layer.py's registers in front of and behind the MVTU: pixel FIFO and window
-        # FIFO (SyncFIFOBuffered: 2 cycles each from write to read), the window generator's
-        # output register (1), a Downsizer to SIMD words past 16 pieces (1; read in place
-        # up to 16, 0), the register slice before the window FIFO (1), the pool's window
-        # and output registers (2). Counted for every layer, dense ones too: an upper
-        # estimate.
-        around_mvtu = 2 + 1 + 2 + 1 + SkidBuffer.latency + 2
+        # FIFO (each SyncFIFOBuffered, 2 cycles from write to read, or with read registers
+        # a ReadRegisterFIFO), the window generator's output register (1), a Downsizer to
+        # SIMD words past 16 pieces (1; read in place up to 16, 0), the register slice
+        # before the window FIFO (1), the pool's window and output registers (2). Counted
+        # for every layer, dense ones too: an upper estimate.
+        queue = ReadRegisterFIFO.latency if self.read_register else 2
+        around_mvtu = queue + 1 + queue + 1 + SkidBuffer.latency + 2
         total = SkidBuffer.latency + self.argmax.latency
         total += self.port_format.frame_words + self.port_format.out_beats
         for hw, stage in zip(self.layers, self.stages, strict=True):

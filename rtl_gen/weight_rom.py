@@ -1,0 +1,83 @@
+"""An MVTU's weight ROM: one memory, banks one block deep, or a slice per group of PEs.
+
+    rom_addr -> ROM [1] -> word                                        one memory
+    rom_addr -> bank b [1] -> w_bank{b} [1] -> bank multiplexer -> word   banks
+    address copy c -> slice c [1] -> its PEs' bits of the word          slices
+
+Banks (ECP5, a ROM deeper than one DP16KD at its width): Yosys stacks a deep ROM's blocks
+by depth and chooses among their unregistered reads with a multiplexer: CNV-w1a1's layer
+5 (32 bits x 18,432 words in 36 DP16KDs) had a 5.6 ns read and a three-LUT multiplexer,
+12.1 ns, the worst path at 80 MHz. A bank's register moves into its block
+(``boards/outreg.py``), so the multiplexer starts 1.0 ns after the clock; a cycle more.
+
+Slices (ECP5, a wide ROM Yosys leaves in logic, in a layer whose PEs take the input word
+from copies): each bit is a few LUTs of the address, and one address register drove all of
+them across the die: CNV-w1a1's layer 1 (1,536 bits x 24 words) had 3.0 ns of route from
+it and three LUT levels, 9.9 ns, the worst path at 125 MHz. Each group of PEs that shares
+an input copy has its slice of the ROM, read at its own copy of the address
+(``ADDRESS_COPY``, kept apart by the build like the input copies); no cycle added.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Module, Signal, Value, unsigned
+from amaranth.lib import memory
+
+from bnnhw.rtl_gen.adder_tree import delay
+
+# the address copies' registers are named after this, for a synthesis script to keep apart
+ADDRESS_COPY = "rom_addr_copy"
+
+
+def read_weights(
+    m: Module,
+    words: list[int],
+    shape: tuple[int, int],
+    addrs: list[Signal],
+    *,
+    bank_depth: int,
+    banks: int,
+    slice_bits: int,
+) -> Value:
+    """The word at the address, a cycle later (two with banks).
+
+    ``words``: the ROM's contents (empty: left blank); ``shape``: its (width, depth);
+    ``addrs``: the address, or one copy per slice of ``slice_bits`` bits (the last one
+    may be narrower); ``bank_depth``: a power of two, with ``banks`` > 1.
+    """
+    width, depth = shape
+    if len(addrs) > 1:
+        parts = []
+        for c, addr in enumerate(addrs):
+            low, high = c * slice_bits, min(width, (c + 1) * slice_bits)
+            mask = (1 << (high - low)) - 1
+            part = [(w >> low) & mask for w in words]
+            parts.append(_rom(m, f"weights_slice{c}", part, (high - low, depth), addr))
+        return Cat(*parts)
+    if banks == 1:
+        return _rom(m, "weights", words, shape, addrs[0])
+    (addr,) = addrs
+    low = bank_depth.bit_length() - 1
+    reads = []
+    for b in range(banks):
+        bank_words = (b * bank_depth, min(depth, (b + 1) * bank_depth))
+        data = _rom(
+            m,
+            f"weights{b}",
+            words[bank_words[0] : bank_words[1]],
+            (width, bank_words[1] - bank_words[0]),
+            addr[:low],
+        )
+        # fed by the read alone: ``boards/outreg.py`` moves it into the block
+        reads.append(delay(m, data, 1, f"w_bank{b}", reset_less=True))
+    chosen = delay(m, addr[low:], 2, "w_bank_select", reset_less=True)
+    return Array(reads)[chosen]
+
+
+def _rom(m: Module, name: str, words: list[int], shape: tuple[int, int], addr: Value) -> Value:
+    """A ROM's synchronous read at ``addr``."""
+    width, depth = shape
+    m.submodules[name] = rom = memory.Memory(shape=unsigned(width), depth=depth, init=words)
+    port = rom.read_port()
+    m.d.comb += port.addr.eq(addr)
+    return port.data
