@@ -9,7 +9,8 @@ Data path, one stage per line (the latency of each is in brackets)::
     with ``read_register``: both words registered in the fabric                [1]***
     with ``read_register`` and a weight ROM deeper than one block: the ROM is
     banks one block deep, each read into a register of its own, and a register
-    after the multiplexer that chooses the bank                                [1]*****
+    after the multiplexer that chooses the bank; past 8 banks, a register
+    after each group of 8 too                                                  [1 | 2]*****
     with ``read_register`` and PE > 8: the input word registered again, in one
     copy per 8 PEs, and the weight word registered again beside its PEs        [1]****
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
@@ -39,8 +40,9 @@ fan out to every PE as well: with an adder-tree register, its last stage makes a
 them per ``FANOUT_PES`` PEs (``acc_control``; no cycle added): SFC 128x27's worst path
 was the clear's 4.7 ns route to 128 PEs.
 [1]*****: with read registers, a ROM deeper than one ECP5 block is banks one block deep,
-each read registered before the bank multiplexer; a wide ROM in logic is sliced by input
-copy, each slice read at a copy of the address (``weight_rom.py``).
+each read registered before the bank multiplexer (past 8 banks, in two levels); a wide
+ROM in logic is sliced by input copy, each slice read at a copy of the address
+(``weight_rom.py``).
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -66,7 +68,7 @@ from bnnhw.rtl_gen.adder_tree import (
 )
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
-from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY, read_weights
+from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY, bank_stages, read_weights
 
 # PEs one copy of the input word drives, in a layer with read registers (``input_copies``)
 FANOUT_PES = 8
@@ -179,7 +181,7 @@ class MVTU(wiring.Component):
     def read_stages(self) -> int:
         """The register after the memories' reads, when asked for, and the input word's
         copies after it."""
-        banked = 1 if self.weight_banks > 1 else 0
+        banked = bank_stages(self.weight_banks)
         return (1 if self.read_register else 0) + banked + (1 if self.input_copies > 1 else 0)
 
     @property
@@ -356,7 +358,7 @@ class MVTU(wiring.Component):
             # the data registers are reset-less and fed by the read alone: on ECP5 they
             # become the block RAM's own output register (``boards/outreg.py``)
             # (with banks, the word comes from the register after the bank multiplexer)
-            x_stages = 2 if self.weight_banks > 1 else 1
+            x_stages = 1 + bank_stages(self.weight_banks)
             x_word = delay(m, x_word, x_stages, "x_word", reset_less=True)
             w_word = delay(m, w_word, 1, "w_word", reset_less=True)
         x_words = [x_word] * pe

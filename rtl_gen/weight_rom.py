@@ -2,6 +2,7 @@
 
     rom_addr -> ROM [1] -> word                                        one memory
     rom_addr -> bank b [1] -> w_bank{b} [1] -> bank multiplexer -> word   banks
+               (past 8 banks: -> group multiplexer [1] -> multiplexer of the groups)
     address copy c -> slice c [1] -> its PEs' bits of the word          slices
 
 Banks (ECP5, a ROM deeper than one DP16KD at its width): Yosys stacks a deep ROM's blocks
@@ -9,6 +10,9 @@ by depth and chooses among their unregistered reads with a multiplexer: CNV-w1a1
 5 (32 bits x 18,432 words in 36 DP16KDs) had a 5.6 ns read and a three-LUT multiplexer,
 12.1 ns, the worst path at 80 MHz. A bank's register moves into its block
 (``boards/outreg.py``), so the multiplexer starts 1.0 ns after the clock; a cycle more.
+With 36 banks the multiplexer itself (three LUT levels, the banks' routes from across the
+die) was the worst path at 125 MHz (9.2 ns): past ``MUX_BANKS`` banks each group of
+eight is chosen into a register, then the group; a cycle more again.
 
 Slices (ECP5, a wide ROM Yosys leaves in logic, in a layer whose PEs take the input word
 from copies): each bit is a few LUTs of the address, and one address register drove all of
@@ -27,6 +31,8 @@ from bnnhw.rtl_gen.adder_tree import delay
 
 # the address copies' registers are named after this, for a synthesis script to keep apart
 ADDRESS_COPY = "rom_addr_copy"
+# banks one multiplexer chooses among: 8 x 32 bits is a LUT4 pair and an L6MUX a bit
+MUX_BANKS = 8
 
 
 def read_weights(
@@ -39,7 +45,7 @@ def read_weights(
     banks: int,
     slice_bits: int,
 ) -> Value:
-    """The word at the address, a cycle later (two with banks).
+    """The word at the address, a cycle later (and ``bank_stages`` more with banks).
 
     ``words``: the ROM's contents (empty: left blank); ``shape``: its (width, depth);
     ``addrs``: the address, or one copy per slice of ``slice_bits`` bits (the last one
@@ -58,6 +64,8 @@ def read_weights(
         return _rom(m, "weights", words, shape, addrs[0])
     (addr,) = addrs
     low = bank_depth.bit_length() - 1
+    # the bank index is used after a bank's read and its register
+    high = delay(m, addr[low:], 2, "w_bank_select", reset_less=True)
     reads = []
     for b in range(banks):
         bank_words = (b * bank_depth, min(depth, (b + 1) * bank_depth))
@@ -70,8 +78,27 @@ def read_weights(
         )
         # fed by the read alone: ``boards/outreg.py`` moves it into the block
         reads.append(delay(m, data, 1, f"w_bank{b}", reset_less=True))
-    chosen = delay(m, addr[low:], 2, "w_bank_select", reset_less=True)
-    return Array(reads)[chosen]
+    if banks <= MUX_BANKS:
+        return Array(reads)[high]
+    # two levels: each group of MUX_BANKS banks chosen into a register, then the group
+    group_bits = MUX_BANKS.bit_length() - 1
+    groups = [
+        delay(
+            m,
+            Array(reads[g : g + MUX_BANKS])[high[:group_bits]],
+            1,
+            f"w_group{g // MUX_BANKS}",
+            reset_less=True,
+        )
+        for g in range(0, banks, MUX_BANKS)
+    ]
+    return Array(groups)[delay(m, high[group_bits:], 1, "w_group_select", reset_less=True)]
+
+
+def bank_stages(banks: int) -> int:
+    """Registers between a banked ROM's reads and its word: the banks' own, and with more
+    than ``MUX_BANKS`` banks the groups'."""
+    return 0 if banks == 1 else 1 if banks <= MUX_BANKS else 2
 
 
 def _rom(m: Module, name: str, words: list[int], shape: tuple[int, int], addr: Value) -> Value:

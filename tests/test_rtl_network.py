@@ -231,27 +231,30 @@ def test_random_networks_and_foldings_match_golden(case, gap, registered, bank_w
     _assert_matches_golden(net, x, classes, scores)
 
 
-def test_banked_weight_roms_cost_a_cycle_each_and_stay_exact():
-    """With read registers and banks of 16 words, the 1x8 layers' 64 x 8 = 512-word
-    ROMs are 32 banks and the 5x16 output layer's 4 x 2 = 8 words one (no bank
-    multiplexer): each banked layer's result comes a cycle later (3 of them), the results
-    are golden's under stalls, and frames still follow at the interval."""
+@pytest.mark.parametrize(("bank_words", "banks", "later"), [(64, 8, 1), (16, 32, 2)])
+def test_banked_weight_roms_cost_a_cycle_a_level_and_stay_exact(bank_words, banks, later):
+    """With read registers the 1x8 layers' 64 x 8 = 512-word ROMs in banks: 8 banks of 64
+    words (one multiplexer, a cycle more a layer) or 32 of 16 (four groups of 8, each
+    chosen into a register, then the group: two cycles more), while the 5x16 output
+    layer's 4 x 2 = 8 words stay one ROM. The results are golden's under stalls, the
+    first comes 3 x ``later`` cycles later than with one bank a layer, and frames still
+    follow at the interval."""
     net = _digits_folded({"0": (1, 8), "1": (1, 8), "2": (1, 8), "3": (5, 16)})
-    banked = Accelerator(net, read_register=True, bank_words=16)
-    assert [stage.weight_banks for stage in banked.stages] == [32, 32, 32, 1]
+    banked = Accelerator(net, read_register=True, bank_words=bank_words)
+    assert [stage.weight_banks for stage in banked.stages] == [banks, banks, banks, 1]
     x = random_frames(np.random.default_rng(5), net.input, 6)
-    _, _, classes, scores = _run(net, x, gap=0.4, seed=5, read_register=True, bank_words=16)
+    _, _, classes, scores = _run(net, x, gap=0.4, seed=5, read_register=True, bank_words=bank_words)
     _assert_matches_golden(net, x, classes, scores)
     fmt = banked.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     first = {}
-    for bank_words in (16, 1024):  # 1024: one bank each, as without banks
-        quiet = Accelerator(net, read_register=True, bank_words=bank_words)
+    for depth in (bank_words, 1024):  # 1024: one bank each, as without banks
+        quiet = Accelerator(net, read_register=True, bank_words=depth)
         edge = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
         assert edge == quiet.latency_cycles
-        first[bank_words] = edge
-    assert first[16] - first[1024] == 3
-    steady_run = run_streams(Accelerator(net, read_register=True, bank_words=16), words, len(x))
+        first[depth] = edge
+    assert first[bank_words] - first[1024] == 3 * later
+    steady_run = run_streams(banked, words, len(x))
     steady = (steady_run.out_cycles[-1] - steady_run.out_cycles[2]) / (len(x) - 3)
     assert steady <= 1.05 * banked.ideal_cycles
 
