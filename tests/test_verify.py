@@ -220,11 +220,14 @@ def test_read_register_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
     """A build for the ULX3S registers every MVTU's memory reads (an ECP5 block RAM's
     read is slow without its output register), and its layers of 16 PEs (16x64 16x64
     16x64 5x32) copy their input word, one copy per 8 PEs: the Verilog it writes still
-    matches golden bit for bit under random backpressure, 4 + 3 cycles later."""
+    matches golden bit for bit under random backpressure, 4 + 3 cycles later. Their
+    weight ROMs (1,024 bits x 4 words, in logic) are sliced by copy, each slice read at
+    its own copy of the address."""
     build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=1024, board="ulx3s-85f")
     plain = compile_model(MODELS["in8"], tmp_path / "p", max_lanes=1024)
     assert build.read_register and not plain.read_register
     assert [layer["pe"] for layer in build.report["layers"]] == [16, 16, 16, 5]
+    assert [stage.weight_slices for stage in build.accelerator().stages] == [2, 2, 2, 1]
     assert build.report["latency_cycles"] == plain.report["latency_cycles"] + 4 + 3
     vectors = make_vectors(build, frames=30, seed=4)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=4)
@@ -247,3 +250,26 @@ def test_banked_weight_rom_of_an_ecp5_build_on_both_simulators(tmp_path, simulat
     vectors = make_vectors(build, frames=20, seed=6)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=6)
     _check(result, 20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+def test_two_levels_of_bank_multiplexers_on_both_simulators(tmp_path, simulator):
+    """SFC's first layer folded 1x32 for the ULX3S: its weight ROM (32 bits x 6,400
+    words) is 13 banks of 512 words, more than one multiplexer takes: groups of 8 and 5
+    banks are each chosen into a register, then the group, two cycles more than one ROM.
+    The Verilog matches golden bit for bit under random backpressure."""
+    folding = {name: {"pe": 1, "simd": 32} for name in ("0", "1", "2")} | {
+        "3": {"pe": 1, "simd": 16}
+    }
+    (tmp_path / "fold.json").write_text(json.dumps(folding))
+    model = ROOT / "models" / "sfc_w1a1_in1_classic.onnx"
+    build = compile_model(
+        model, tmp_path / "b", folding=str(tmp_path / "fold.json"), board="ulx3s-85f"
+    )
+    stages = build.accelerator().stages
+    assert [stage.weight_banks for stage in stages] == [13, 4, 4, 1]
+    assert [stage.read_stages for stage in stages] == [1 + 2, 1 + 1, 1 + 1, 1]
+    vectors = make_vectors(build, frames=6, seed=8)
+    result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=8)
+    _check(result, 6)
