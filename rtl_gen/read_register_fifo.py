@@ -31,7 +31,8 @@ from bnnhw.rtl_gen.checks import refuse
 
 
 class ReadRegisterFIFO(wiring.Component):
-    """``depth`` words of ``width`` bits from ``i`` to ``o`` in order, one a cycle."""
+    """Up to ``depth`` words (5 at least) of ``width`` bits from ``i`` to ``o`` in order,
+    one a cycle."""
 
     latency = 3  # clock edges from a word's ``i`` handshake to its ``o`` valid, when empty
 

@@ -55,10 +55,9 @@ def read_weights(
     if len(addrs) > 1:
         parts = []
         for c, addr in enumerate(addrs):
-            low, high = c * slice_bits, min(width, (c + 1) * slice_bits)
-            mask = (1 << (high - low)) - 1
-            part = [(w >> low) & mask for w in words]
-            parts.append(_rom(m, f"weights_slice{c}", part, (high - low, depth), addr))
+            first, bits = c * slice_bits, min(slice_bits, width - c * slice_bits)
+            part = [(w >> first) & ((1 << bits) - 1) for w in words]
+            parts.append(_rom(m, f"weights_slice{c}", part, (bits, depth), addr))
         return Cat(*parts)
     if banks == 1:
         return _rom(m, "weights", words, shape, addrs[0])
