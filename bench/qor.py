@@ -127,6 +127,49 @@ def short_name(model: str) -> str:
     return " ".join(w for w in words if w != "w1a1")
 
 
+# where a point's label goes, tried in turn until it is inside the axes and overlaps no
+# label placed before it: beside the point above or below, right or left, then a line
+# further up or down (offset points, alignment)
+LABEL_SPOTS = tuple(
+    ((dx, dy), ha) for dy in (4, -11, 14, -21) for dx, ha in ((4, "left"), (-4, "right"))
+)
+
+
+def annotate_clear(ax, text: str, xy: tuple[float, float], placed: list, **style) -> None:
+    """``ax.annotate`` at the first of ``LABEL_SPOTS`` whose box is inside the axes and
+    overlaps none in ``placed``, or else at the one overlapping least (display
+    coordinates: the axes' scales, limits and layout must be final); its box is appended."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+
+    def overlap(a: Bbox, b: Bbox) -> float:
+        cut = Bbox.intersection(a, b)
+        return 0.0 if cut is None else cut.width * cut.height
+
+    best = None
+    for offset, ha in LABEL_SPOTS:
+        label = ax.annotate(text, xy, xytext=offset, textcoords="offset points", ha=ha, **style)
+        box = label.get_window_extent(renderer)
+        outside = box.width * box.height - overlap(box, frame)
+        cost = outside + sum(overlap(box, other) for other in placed)
+        label.remove()
+        if best is None or cost < best[0]:
+            best = (cost, offset, ha)
+        if cost == 0:
+            break
+    _, offset, ha = best
+    # a label a line away from its point gets a thin line to it
+    far = (
+        {"arrowprops": {"arrowstyle": "-", "lw": 0.5, "color": "grey"}}
+        if abs(offset[1]) > 11
+        else {}
+    )
+    label = ax.annotate(text, xy, xytext=offset, textcoords="offset points", ha=ha, **far, **style)
+    placed.append(label.get_window_extent(renderer))
+
+
 def plot(points: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -134,30 +177,31 @@ def plot(points: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for p in points:
-        if "luts" in p:
-            ax.scatter(p["logic_cells"], p["frames_per_s"], s=40)
-            ax.annotate(
-                f"{short_name(p['model'])} / {p['board']}",
-                (p["logic_cells"], p["frames_per_s"]),
-                fontsize=8,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
-    for name, fps, luts in ANCHORS:
+    ours = [p for p in points if "luts" in p]
+    for p in ours:
+        ax.scatter(p["logic_cells"], p["frames_per_s"], s=40)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("logic cells (iCE40 LC / ECP5 LUT4; FINN: LUT6)")
+    ax.set_ylabel("frames/s at the build's clock")
+    ax.set_title("bnnhw: frames/s against logic cells (x: published)")
+    ax.grid(True, which="both", alpha=0.3)
+    placed: list = []  # label boxes, in display coordinates
+    for _name, fps, luts in ANCHORS:
         if fps and luts:
             ax.scatter(luts, fps, marker="x", color="black")
-            ax.annotate(
-                name,
-                (luts, fps),
-                fontsize=7,
-                xytext=(-4, -12),
-                textcoords="offset points",
-                ha="right",
-            )
         elif fps:  # no LUT count published: a level to compare frames/s with
             ax.axhline(fps, ls="--", lw=0.8, color="grey")
-            ax.annotate(
+    # the limits (and the layout) final before any label is placed by its box
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    fig.tight_layout()
+    fig.canvas.draw()
+    for name, fps, luts in ANCHORS:
+        if fps and luts:
+            annotate_clear(ax, name, (luts, fps), placed, fontsize=7)
+        elif fps:
+            label = ax.annotate(
                 f"{name} (LUTs not given)",
                 (0.01, fps),
                 xycoords=("axes fraction", "data"),
@@ -166,30 +210,29 @@ def plot(points: list[dict], path: Path) -> None:
                 xytext=(0, 3),
                 textcoords="offset points",
             )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("logic cells (iCE40 LC / ECP5 LUT4; FINN: LUT6)")
-    ax.set_ylabel("frames/s at the build's clock")
-    ax.set_title("bnnhw: frames/s against logic cells (x: published)")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+            placed.append(label.get_window_extent(fig.canvas.get_renderer()))
+    for p in sorted(ours, key=lambda p: p["logic_cells"]):
+        xy = (p["logic_cells"], p["frames_per_s"])
+        annotate_clear(ax, f"{short_name(p['model'])} / {p['board']}", xy, placed, fontsize=8)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def _point(text: str) -> tuple[str, str, str | None]:
-    """``MODEL:BOARD[@MHZ]`` -> (model, board, clock or None)."""
+def _point(text: str) -> tuple[str, str, str | None, str | None]:
+    """``MODEL:BOARD[@MHZ][:FOLDING]`` -> (model, board, clock or None, folding or None)."""
     model, _, rest = text.partition(":")
+    rest, _, folding = rest.partition(":")
     board, _, clock = rest.partition("@")
-    return model, board, clock or None
+    return model, board, clock or None, folding or None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--points",
-        help="comma-separated MODEL:BOARD[@MHZ] (@MHZ: one build at that clock, no clock "
-        "search, for builds of many minutes; default: "
+        help="comma-separated MODEL:BOARD[@MHZ][:FOLDING] (@MHZ: one build at that clock, "
+        "no clock search, for builds of many minutes; FOLDING: a --folding file instead of "
+        "the board's fit, its name added to the model's in the table; default: "
         + ", ".join(f"{m}:{b}" for m, b in POINTS)
         + ")",
     )
@@ -199,25 +242,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-only", action="store_true", help="re-print OUT/qor.json")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE} at 12 MHz only")
     args = parser.parse_args(argv)
-    points: list[tuple[str, str, str | None]] = [(m, b, None) for m, b in POINTS]
+    points: list[tuple[str, str, str | None, str | None]] = [(m, b, None, None) for m, b in POINTS]
     if args.points:
         points = [_point(p) for p in args.points.split(",")]
     if args.smoke:
-        points = [(*SMOKE, "12")]
+        points = [(*SMOKE, "12", None)]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "qor.json"
     rows = json.loads(saved.read_text()) if saved.is_file() else []
     if not args.table_only:
         matrix = _board_matrix()
-        for model, board, clock in points:
+        for model, board, clock, folding in points:
             print(f"{model} x {board} ...", file=sys.stderr, flush=True)
             extra = ("--clock", clock) if clock else ()
+            name = model
+            if folding:
+                extra += ("--folding", str(Path(folding).resolve()))
+                name = f"{model} ({Path(folding).stem})"
             folder = Path(args.scratch) / f"{model}--{board}"
             folder.parent.mkdir(parents=True, exist_ok=True)
             source = _generated(model, Path(args.scratch)) if model in GENERATED else model
             row = point_row(matrix.build_one(source, board, folder, args.timeout, None, extra))
-            same = [i for i, r in enumerate(rows) if (r["model"], r["board"]) == (model, board)]
+            row["model"] = name
+            same = [i for i, r in enumerate(rows) if (r["model"], r["board"]) == (name, board)]
             if same:  # a rebuilt point keeps its place in the table
                 rows[same[0]] = row
             else:

@@ -40,9 +40,18 @@ FIFO_STORAGE = "storage"
 # comparators; forced into a block it reads from whichever block is left, on the ECP5 one
 # at the die's edge (TFC 12 cycles: a 5.35 ns route, the worst path at 125 MHz)
 THRESHOLDS = "thresholds"
-# memories never forced into a block on a family, by name: the deepest kept (None: any)
+# a slice of a weight ROM in logic (``rtl_gen/weight_rom.py``), numbered. One of at most
+# ``WIRED_ROM_WORDS`` words is wires of its address (each bit a constant, the address or
+# its inverse: no LUT), read at an address two cycles late so that its read register is
+# the only one before its PEs; in a block its 5.6 ns read would reach their adder trees
+# unregistered. A deeper slice is a LUT a bit, and forced into a block where one is left,
+# as other ROMs are (TFC's 4,608-bit layer 0 in logic missed 125 MHz by 19 %, docs/qor.md)
+WEIGHT_SLICE = "weights_slice"
+WIRED_ROM_WORDS = 2
+# memories never forced into a block on a family, by name (without a slice's number): the
+# deepest kept (None: any)
 KEEP_IN_LOGIC: dict[str, dict[str, int | None]] = {
-    "ecp5": {FIFO_STORAGE: None, THRESHOLDS: 16},
+    "ecp5": {FIFO_STORAGE: None, THRESHOLDS: 16, WEIGHT_SLICE: WIRED_ROM_WORDS},
 }
 MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
 
@@ -160,9 +169,10 @@ def kept_in_logic(mem: Mem, family: str) -> bool:
     """Is ``mem`` one the family keeps out of the blocks it would be forced into
     (:data:`KEEP_IN_LOGIC`)?"""
     kept = KEEP_IN_LOGIC.get(family, {})
-    if mem.name not in kept:
+    name = mem.name if mem.name in kept else mem.name.rstrip("0123456789")
+    if name not in kept:
         return False
-    deepest = kept[mem.name]
+    deepest = kept[name]
     return deepest is None or mem.depth <= deepest
 
 

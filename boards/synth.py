@@ -168,7 +168,8 @@ def keep_copied_registers() -> str:
     (on the wire it is not enough). Likewise the registered threshold words' bits, which
     PEs with equal thresholds would otherwise share across the die, and the copies of the
     accumulators' enable and clear, and of a sliced weight ROM's address."""
-    from bnnhw.rtl_gen.mvtu import CONTROL_COPY, INPUT_COPY, THRESHOLD_WORD
+    from bnnhw.rtl_gen.mvtu import CONTROL_COPY, INPUT_COPY
+    from bnnhw.rtl_gen.segment import THRESHOLD_WORD
     from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY
 
     return "proc\n" + "".join(

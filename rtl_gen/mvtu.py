@@ -16,7 +16,7 @@ Data path, one stage per line (the latency of each is in brackets)::
     n-bit input only: PE x SIMD +-code (a carry chain each), registered        [1]*
     PE x (XNOR + popcount | signed add/subtract) adder tree                     [tree]
     PE accumulators, cleared on sf == 0; threshold ROM read by nf              [1]
-    compare (hidden: acc >= T -> PE bits | output: scores), registered         [1]**
+    compare (hidden: acc >= T -> PE bits | output: scores; segment.py), registered [1]**
     the segment shifts into the frame's output vector register                 [1]
     the whole vector is pushed into the output FIFO (a register when it holds
     one vector; else a memory and then a register)                             [1 | 2]
@@ -35,7 +35,8 @@ from merging the copies back into one (``boards/synth.py``, the ``x_copy`` regis
 The weight blocks of such a layer fill columns across the die, and a block at its edge is
 far from its PE: SFC 64x49's worst path was a 6.4-7.1 ns route from one to its PE's first
 adder level. Its word is registered a second time too (``w_copy``, a flip-flop per lane),
-which nextpnr places between the block and the PE. The accumulators' enable and clear
+which nextpnr places between the block and the PE (a ROM sliced in logic of two words
+delays its address instead: ``weight_rom.py``). The accumulators' enable and clear
 fan out to every PE as well: with an adder-tree register, its last stage makes a copy of
 them per ``FANOUT_PES`` PEs (``acc_control``; no cycle added): SFC 128x27's worst path
 was the clear's 4.7 ns route to 128 PEs.
@@ -53,11 +54,11 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bnnhw.boards.memories import GEOMETRY, rom_kind
+from bnnhw.boards.memories import GEOMETRY, WIRED_ROM_WORDS, rom_kind
 from bnnhw.passes.folding import DEFAULT_REGISTER_EVERY
 from bnnhw.rtl_gen.adder_tree import (
     adder_tree,
@@ -68,14 +69,13 @@ from bnnhw.rtl_gen.adder_tree import (
 )
 from bnnhw.rtl_gen.checks import refuse
 from bnnhw.rtl_gen.layer_params import LayerHW, signed_width
+from bnnhw.rtl_gen.segment import scores, threshold_bits
 from bnnhw.rtl_gen.weight_rom import ADDRESS_COPY, bank_stages, read_weights
 
 # PEs one copy of the input word drives, in a layer with read registers (``input_copies``)
 FANOUT_PES = 8
 # the copies' registers are named after this, for a synthesis script to keep them apart
 INPUT_COPY = "x_copy"
-# and the registered threshold word's, each PE's bits its own
-THRESHOLD_WORD = "t_word"
 # and the copies of the accumulators' enable and clear, one beside each input copy's PEs
 CONTROL_COPY = "acc_control"
 
@@ -212,6 +212,13 @@ class MVTU(wiring.Component):
         return self.input_copies
 
     @property
+    def wired_slices(self) -> bool:
+        """Are the weight ROM's slices wires of their address (at most ``WIRED_ROM_WORDS``
+        words, ``memories``)? They are then read at address copies two cycles late, and
+        the read register beside the PEs is a slice's only one (``weight_rom.py``)."""
+        return self.weight_slices > 1 and self.hw.nf * self.hw.sf <= WIRED_ROM_WORDS
+
+    @property
     def input_copies(self) -> int:
         """Registered copies of the input word, one per ``FANOUT_PES`` PEs, in a layer
         with read registers and more PEs than that (1: the read register drives them all)."""
@@ -306,11 +313,18 @@ class MVTU(wiring.Component):
         have_credit = Mux(started, credits > 1, credits != 0)  # credits - started > 0
         start = (~busy | last_word) & next_full & have_credit
         m.d.sync += [busy.eq(start | (busy & ~at_last)), started.eq(start)]
-        # the weight ROM's slices read at copies of the address, all loaded alike
+        # the weight ROM's slices are read at copies of the address, loaded alike; wired
+        # slices at copies two cycles late, in place of the two registers a whole word
+        # takes to its PEs (``w_word``, ``w_copy``, a flip-flop per lane each)
         copies = self.weight_slices if self.weight_slices > 1 else 0
+        wired = self.wired_slices
         addr_copies = [Signal.like(rom_addr, name=f"{ADDRESS_COPY}{c}") for c in range(copies)]
+        if wired:
+            late = delay(m, rom_addr, 1, "rom_addr_late", reset_less=True)
+            m.d.sync += [a.eq(late) for a in addr_copies]
         with m.If(busy):
-            m.d.sync += [a.eq(Mux(at_last, 0, rom_addr + 1)) for a in addr_copies]
+            if not wired:
+                m.d.sync += [a.eq(Mux(at_last, 0, rom_addr + 1)) for a in addr_copies]
             m.d.sync += [
                 rom_addr.eq(Mux(at_last, 0, rom_addr + 1)),
                 sf.eq(Mux(sf_last, 0, sf + 1)),
@@ -360,7 +374,8 @@ class MVTU(wiring.Component):
             # (with banks, the word comes from the register after the bank multiplexer)
             x_stages = 1 + bank_stages(self.weight_banks)
             x_word = delay(m, x_word, x_stages, "x_word", reset_less=True)
-            w_word = delay(m, w_word, 1, "w_word", reset_less=True)
+            if not wired:
+                w_word = delay(m, w_word, 1, "w_word", reset_less=True)
         x_words = [x_word] * pe
         if self.input_copies > 1:
             copies = [
@@ -368,7 +383,8 @@ class MVTU(wiring.Component):
                 for c in range(self.input_copies)
             ]
             x_words = [copies[p // FANOUT_PES] for p in range(pe)]
-            w_word = delay(m, w_word, 1, "w_copy", reset_less=True)
+            if not wired:
+                w_word = delay(m, w_word, 1, "w_copy", reset_less=True)
         for stage in range(self.read_stages):
             v1, first1, last1 = (
                 delay(m, s, 1, f"{n}_r{stage}")
@@ -432,7 +448,12 @@ class MVTU(wiring.Component):
 
         # -- threshold or score, registered: the compare's carry chain ends in a flip-flop
         # of its own logic cell rather than in a long route to the output vector ----------
-        segment = self._segment(m, accs, nf_at, nf3)
+        if hw.is_output:
+            segment = scores(m, hw, accs, nf3, self.score_shape.width)
+        else:
+            segment = threshold_bits(
+                m, hw, accs, nf_at, read_register=self.read_register, contents=self.contents
+            )
         done4, nf4 = done3, nf3
         if self.compare_stages:
             compared, segment = segment, Signal(len(segment), reset_less=True)
@@ -459,57 +480,3 @@ class MVTU(wiring.Component):
         with m.Elif(push):
             m.d.sync += complete.eq(0)
         return m
-
-    def _segment(self, m: Module, accs: list[Signal], nf_at: list[Value], nf3) -> Signal:
-        """PE output bits (hidden layer) or PE scores (output layer) of group ``nf3``.
-
-        ``nf_at``: the group index at each stage up to the accumulator's (the last).
-        """
-        hw = self.hw
-        if hw.is_output:
-            k = hw.score_mul.reshape(hw.nf, hw.pe)
-            add = hw.score_add.reshape(hw.nf, hw.pe)
-            plain = bool((k == 1).all() and (add == 0).all())
-            scores = []
-            for p, acc in enumerate(accs):
-                value = 2 * acc - hw.fan_in if hw.in_bits == 1 else acc
-                if not plain:
-                    mul = Array(Const(int(v), signed(18)) for v in k[:, p])[nf3]
-                    off = Array(Const(int(v), signed(32)) for v in add[:, p])[nf3]
-                    value = value * mul + off
-                scores.append(value.as_signed()[: self.score_shape.width])
-            segment = Signal(hw.pe * self.score_shape.width)
-            m.d.comb += segment.eq(Cat(*scores))
-            return segment
-        t_shape = signed(signed_width(int(hw.thresholds.min()), int(hw.thresholds.max())))
-        mask = (1 << t_shape.width) - 1
-        words = [
-            sum((int(t) & mask) << (j * t_shape.width) for j, t in enumerate(row))
-            for row in hw.threshold_words()
-        ]
-        if hw.nf == 1:
-            # one group: the thresholds are constants in the comparators. Read from a ROM
-            # of one word into a register, they were flip-flops of constant bits, which
-            # Yosys merged into one per value: TFC 64x72's worst path was one of them,
-            # 5.8 ns of route from a compare across the die
-            t_word = Const(words[0] if self.contents else 0, hw.pe * t_shape.width)
-        else:
-            m.submodules.thresholds = t_mem = memory.Memory(
-                shape=unsigned(hw.pe * t_shape.width),
-                depth=hw.nf,
-                init=words if self.contents else [],
-            )
-            t_rd = t_mem.read_port()
-            t_word = t_rd.data
-            if self.read_register:  # read a stage early, registered like the other reads
-                m.d.comb += t_rd.addr.eq(nf_at[-2])
-                # a synthesis script keeps these apart (``THRESHOLD_WORD``): PEs with the
-                # same thresholds would otherwise share one flip-flop per bit
-                t_word = delay(m, t_word, 1, THRESHOLD_WORD, reset_less=True)
-            else:
-                m.d.comb += t_rd.addr.eq(nf_at[-1])
-        segment = Signal(hw.pe)
-        for p, acc in enumerate(accs):
-            t = t_word[p * t_shape.width : (p + 1) * t_shape.width].as_signed()
-            m.d.comb += segment[p].eq(acc >= t)
-        return segment

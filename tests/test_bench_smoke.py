@@ -63,6 +63,19 @@ def test_lanes_bench_measures_the_popcount_slope():
     assert slopes[lean] <= 2.5
 
 
+def test_qor_points_take_a_clock_and_a_folding_file():
+    """``--points MODEL:BOARD[@MHZ][:FOLDING]``, each part optional after the board."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qor", ROOT / "bench" / "qor.py")
+    qor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qor)
+    assert qor._point("tfc:icebreaker") == ("tfc", "icebreaker", None, None)
+    assert qor._point("cnv:ulx3s-85f@115") == ("cnv", "ulx3s-85f", "115", None)
+    assert qor._point("cnv:ulx3s-85f@115:f.json") == ("cnv", "ulx3s-85f", "115", "f.json")
+    assert qor._point("cnv:ulx3s-85f:f.json") == ("cnv", "ulx3s-85f", None, "f.json")
+
+
 @pytest.mark.slow  # one synthesis and place-and-route
 def test_qor_bench_builds_a_point_and_plots_it(tmp_path):
     lines = _bench("qor.py", "-o", str(tmp_path), "--scratch", str(tmp_path / "builds"))

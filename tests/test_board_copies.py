@@ -17,7 +17,8 @@ from amaranth.back import rtlil
 
 from bnnhw.ir import InputSpec
 from bnnhw.rtl_gen.layer_params import layer_hw
-from bnnhw.rtl_gen.mvtu import INPUT_COPY, MVTU, THRESHOLD_WORD
+from bnnhw.rtl_gen.mvtu import INPUT_COPY, MVTU
+from bnnhw.rtl_gen.segment import THRESHOLD_WORD
 
 from ir_networks import random_network
 

@@ -168,6 +168,19 @@ def test_shallow_threshold_roms_stay_beside_their_comparators_on_the_ecp5():
     assert sorted(m.name for m in ice40.forced) == ["thresholds", "weights"]
 
 
+def test_wired_weight_rom_slices_stay_in_ecp5_logic():
+    """A weight ROM slice of two words is wires of its address, read into its only register
+    before the PEs: on the ECP5 none is forced into a block (digits 1-bit at 2 cycles had
+    21 of its 26 forced), while a deeper slice (a LUT a bit: CNV-w1a1's layer 1,
+    192 x 24 bits) is, as other ROMs are."""
+    layer0, layer1 = "top.accelerator.layer0", "top.accelerator.layer1.mvtu"
+    wired = [Mem(layer0, f"weights_slice{c}", 256, 2, rom=True) for c in range(8)]
+    deeper = Mem(layer1, "weights_slice0", 192, 24, rom=True)
+    ecp5 = plan_memories([*wired, deeper], "ecp5", available=208)
+    assert [m.path for m in ecp5.forced] == ["top.accelerator.layer1.mvtu.weights_slice0"]
+    assert ecp5.logic_rom_bits == 8 * 256 * 2
+
+
 def test_forcing_stops_at_the_usable_blocks_but_yosys_may_fill_the_rest():
     """ECP5-85F: 208 blocks, 176 usable (85 %, ``BLOCK_BUDGET``). A 2,304 x 2 input buffer
     takes 64 DP16KD at 36 bits wide; with 150 blocks Yosys takes by itself (a 36 x 76,800

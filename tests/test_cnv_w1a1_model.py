@@ -51,3 +51,19 @@ def test_golden_agrees_with_the_reference_executor(cnv_path):
     x = np.concatenate([x, steps, ends.astype(np.float32)])
     reference = ReferenceExecutor(cnv_path)(x)
     assert golden.predict(net, x).tolist() == reference.argmax(axis=1).tolist()
+
+
+def test_the_ulx3s_folding_file_takes_10368_cycles_a_frame(cnv_path):
+    """``bench/foldings/cnv_w1a1_ulx3s_10k.json``, the folding built for 10,000 frames/s
+    on the ULX3S (docs/qor.md): positions x NF x SF per layer, worked out by hand -- layer
+    0: 900 x 1 x 9 = 8,100; 1: 784 x 4 x 3 = 9,408; 2: 144 x 8 x 9 = 10,368; 3: 100 x 8 x
+    12 = 9,600; 4: 9 x 128 x 9 = 10,368; 5: 256 x 36 = 9,216; 6: 512 x 16 = 8,192; 7: 512
+    x 20 = 10,240 (512 inputs in words of 26, the last padded); 8: 10 x 512 = 5,120. At
+    115 MHz that is 11,092 frames/s."""
+    from bnnhw.passes.folding import fold_explicit, load_folding
+
+    path = ROOT / "bench" / "foldings" / "cnv_w1a1_ulx3s_10k.json"
+    net = fold_explicit(streamline(import_onnx(cnv_path)), load_folding(path), str(path))
+    cycles = [la.cycles_at(la.pe, la.simd) for la in net.layers]
+    assert cycles == [8100, 9408, 10368, 9600, 10368, 9216, 8192, 10240, 5120]
+    assert round(115e6 / max(cycles)) == 11_092

@@ -76,19 +76,22 @@ def test_latency_formula_for_each_register_spacing(register_every):
 
 
 @pytest.mark.parametrize("name", ["digits_w1a1_in1_classic", "digits_w1a1_in8_classic"])
-@pytest.mark.parametrize(("lanes", "later"), [(256, 4), (1024, 7)])
+@pytest.mark.parametrize(("lanes", "later"), [(256, 4), (1024, 7), (2048, 7)])
 def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, later):
     """The ECP5 boards' register after every MVTU's memory reads: exact under stalls,
     and each layer's result one cycle later, as the latency formula says. At 1024 lanes
     (16x64 16x64 16x64 5x32) the three 16-PE layers copy their input word, one copy per
     8 PEs, a cycle more each: 4 + 3 cycles later (and the argmax's difference). Their
     weight ROMs (1,024 bits x 4 words, in logic) are sliced by copy, each slice read at
-    its own address copy: no cycle more."""
+    its own address copy: no cycle more. At 2048 (32x64 x3 5x64) the slices are 512 bits
+    x 2 words, wired: read at address copies two cycles late instead of registering the
+    word twice, no cycle more either."""
     net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), lanes)
     x = random_frames(np.random.default_rng(7), net.input, 6)
     acc = Accelerator(net, read_register=True)
-    slices = [1, 1, 1, 1] if lanes == 256 else [2, 2, 2, 1]
+    slices = {256: [1, 1, 1, 1], 1024: [2, 2, 2, 1], 2048: [4, 4, 4, 1]}[lanes]
     assert [stage.weight_slices for stage in acc.stages] == slices
+    assert [stage.wired_slices for stage in acc.stages] == [lanes == 2048] * 3 + [False]
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=0.3, out_gap=0.4, seed=7)
