@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             if folding:
                 extra += ("--folding", str(Path(folding).resolve()))
                 name = f"{model} ({Path(folding).stem})"
-            folder = Path(args.scratch) / f"{model}--{board}"
+            folder = Path(args.scratch) / f"{name}--{board}".replace(" ", "")
             folder.parent.mkdir(parents=True, exist_ok=True)
             source = _generated(model, Path(args.scratch)) if model in GENERATED else model
             row = point_row(matrix.build_one(source, board, folder, args.timeout, None, extra))

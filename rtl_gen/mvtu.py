@@ -43,7 +43,8 @@ was the clear's 4.7 ns route to 128 PEs.
 [1]*****: with read registers, a ROM deeper than one ECP5 block is banks one block deep,
 each read registered before the bank multiplexer (past 8 banks, in two levels); a wide
 ROM in logic is sliced by input copy, each slice read at a copy of the address
-(``weight_rom.py``).
+(``weight_rom.py``); a ROM of two words (``wired_slices``) at copies two cycles late, and
+its word is then not registered again: the same latency, one flip-flop a lane.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
