@@ -13,6 +13,7 @@ the accelerator settings back without touching the ONNX file again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -54,6 +55,8 @@ class Build:
     with_scores: bool = True
     register_every: int = DEFAULT_REGISTER_EVERY
     read_register: bool | None = None  # None: the board's (``Board.read_register``), or no
+    # layers whose weight ROM slices are read late: those the board leaves in logic
+    late_slices: list[int] = field(default_factory=list)
     net: Network | None = None
     top: str = ""
     verilog: Path | None = None
@@ -62,8 +65,9 @@ class Build:
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def accelerator(self) -> Accelerator:
-        """A fresh Amaranth Accelerator for this build (elaborate it once per use)."""
+    def accelerator(self, contents: bool = True) -> Accelerator:
+        """A fresh Amaranth Accelerator for this build (elaborate it once per use);
+        ``contents=False``: its ROMs left empty, for resource estimates."""
         from bnnhw.rtl_gen import Accelerator
 
         return Accelerator(
@@ -72,7 +76,9 @@ class Build:
             with_scores=self.with_scores,
             register_every=self.register_every,
             out_beat=self.out_beat,
+            contents=contents,
             read_register=bool(self.read_register),
+            late_slices=self.late_slices,
         )
 
     def port_format(self) -> PortFormat:
@@ -123,6 +129,11 @@ def step_fold(build: Build) -> None:
             from bnnhw.boards.fit import check_fits
 
             build.fit = check_fits(build.net, board).as_dict()
+    if board is not None and build.read_register:
+        from bnnhw.boards.late_slices import late_slice_layers
+
+        empty = functools.partial(build.accelerator, contents=False)
+        build.late_slices = late_slice_layers(build.net, empty, board)
     save_network(build.net, build.folder / "steps" / "3_fold")
     save_network(build.net, build.folder / "ir")
 
@@ -161,6 +172,7 @@ def step_report(build: Build) -> None:
             "with_scores",
             "register_every",
             "read_register",
+            "late_slices",
             "top",
         )
     }
@@ -289,14 +301,17 @@ def load_build(folder: str | Path) -> Build:
 def _hardware_report(build: Build, accelerator: Accelerator) -> dict:
     from bnnhw.boards.memories import rom_kind
     from bnnhw.rtl_gen.layer_params import LayerHW
+    from bnnhw.rtl_gen.mvtu import MVTU
 
-    def rom(hw: LayerHW) -> dict:
+    def rom(hw: LayerHW, mvtu: MVTU) -> dict:
         depth, width = hw.nf * hw.sf, hw.pe * hw.simd
         return {
             "depth": depth,
             "width": width,
             "bits": depth * width,
             "kind": rom_kind(width, depth),
+            "slices": mvtu.weight_slices,
+            "slices_read_late": mvtu.slices_read_late,
         }
 
     def geometry(hw: LayerHW) -> dict:
@@ -330,7 +345,7 @@ def _hardware_report(build: Build, accelerator: Accelerator) -> dict:
             "positions": hw.positions,
             "cycles_per_frame": hw.walk_cycles,
             "weight_bits": hw.neurons * hw.fan_in,
-            "weight_rom": rom(hw),
+            "weight_rom": rom(hw, stage.mvtu if hw.window else stage),
             "line_buffer_bits": line_bits,
             "fifo_bits": fifo_bits,
             "pipeline_latency": (stage.mvtu if hw.window else stage).latency,

@@ -140,6 +140,14 @@ def _kind(layer: dict) -> str:
     return text + (", ternary in" if layer.get("ternary") else "")
 
 
+def _slices(rom: Mapping[str, Any]) -> str:
+    """A sliced weight ROM's slices, and whether they are read late (an old report: none)."""
+    slices = rom.get("slices", 1)
+    if slices == 1:
+        return ""
+    return f", {slices} slices{' read late' if rom.get('slices_read_late') else ''}"
+
+
 def build_markdown(report: Mapping[str, Any]) -> str:
     """report.md of a build: one row per layer, then the whole network."""
     rows = [
@@ -153,7 +161,7 @@ def build_markdown(report: Mapping[str, Any]) -> str:
             f"| {i} | `{layer['name']}` | {_kind(layer)} | {layer['fan_in']} -> "
             f"{layer['neurons']} | {layer['input_bits']} | {layer['pe']} | {layer['simd']} "
             f"| {layer['cycles_per_frame']} | {layer['weight_bits']} "
-            f"| {rom['depth']} x {rom['width']} ({rom['kind']}) "
+            f"| {rom['depth']} x {rom['width']} ({rom['kind']}{_slices(rom)}) "
             f"| {layer.get('line_buffer_bits', 0)} |"
         )
     io = report["interface"]

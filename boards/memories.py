@@ -40,18 +40,23 @@ FIFO_STORAGE = "storage"
 # comparators; forced into a block it reads from whichever block is left, on the ECP5 one
 # at the die's edge (TFC 12 cycles: a 5.35 ns route, the worst path at 125 MHz)
 THRESHOLDS = "thresholds"
-# a slice of a weight ROM in logic (``rtl_gen/weight_rom.py``), numbered. One of at most
-# ``WIRED_ROM_WORDS`` words is wires of its address (each bit a constant, the address or
-# its inverse: no LUT), read at an address two cycles late so that its read register is
-# the only one before its PEs; in a block its 5.6 ns read would reach their adder trees
-# unregistered. A deeper slice is a LUT a bit, and forced into a block where one is left,
-# as other ROMs are (TFC's 4,608-bit layer 0 in logic missed 125 MHz by 19 %, docs/qor.md)
+# a slice of a weight ROM in logic (``rtl_gen/weight_rom.py``), numbered: a LUT a bit,
+# forced into a block where one is left, as other ROMs are (TFC's 4,608-bit layer 0 in
+# logic missed 125 MHz by 19 %, docs/qor.md)
 WEIGHT_SLICE = "weights_slice"
+# a slice read at an address two cycles late, so that its read register is the only one
+# before its PEs (``MVTU.late_slices``): never forced into a block, where its 5.6 ns read
+# would reach their adder trees unregistered. One of at most ``WIRED_ROM_WORDS`` words is
+# always read late (wires of its address: each bit a constant, the address or its
+# inverse); a deeper one where the board's memory plan leaves its layer's slices in logic
+# anyway (``boards/late_slices.py``)
+LATE_SLICE = "weights_late"
 WIRED_ROM_WORDS = 2
-# memories never forced into a block on a family, by name (without a slice's number): the
+# memories never forced into a block, by family and name (without a slice's number): the
 # deepest kept (None: any)
 KEEP_IN_LOGIC: dict[str, dict[str, int | None]] = {
-    "ecp5": {FIFO_STORAGE: None, THRESHOLDS: 16, WEIGHT_SLICE: WIRED_ROM_WORDS},
+    "ice40": {LATE_SLICE: None},
+    "ecp5": {FIFO_STORAGE: None, THRESHOLDS: 16, LATE_SLICE: None},
 }
 MIN_FORCED_LOGIC = 16  # LUTs or FFs: below this, a memory is not worth a block
 

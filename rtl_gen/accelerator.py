@@ -11,6 +11,9 @@ on ``i`` and ``o``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -83,6 +86,17 @@ def port_format_for(
     )
 
 
+# the accelerator's submodule for layer i is named LAYER + str(i)
+LAYER = "layer"
+
+
+def layer_of(module: str) -> int | None:
+    """The layer a module of the design belongs to, from its hierarchical name
+    (``top.accelerator.layer3.mvtu``: 3), or None."""
+    found = re.search(rf"(?:^|\.)accelerator\.{LAYER}(\d+)(?:\.|$)", module)
+    return int(found.group(1)) if found else None
+
+
 class Accelerator(wiring.Component):
     """All layers of ``net`` (folded, with PE/SIMD set) behind one input and one output."""
 
@@ -97,10 +111,12 @@ class Accelerator(wiring.Component):
         contents: bool = True,
         read_register: bool = False,
         bank_words: int | None = None,
+        late_slices: Collection[int] = (),
     ) -> None:
         """``contents=False``: ROMs of the right shapes, left empty (resource estimates);
         ``read_register``: every MVTU registers its memories' reads, and ``bank_words`` sets
-        the depth of its weight ROM's banks (``MVTU``)."""
+        the depth of its weight ROM's banks; ``late_slices``: the layers (indices) whose
+        weight ROM slices are read late (``MVTU``)."""
         try:
             self.port_format = port_format_for(net, in_word, with_scores, out_beat)
         except ValueError as exc:
@@ -135,6 +151,7 @@ class Accelerator(wiring.Component):
                 contents=contents,
                 read_register=read_register,
                 bank_words=bank_words,
+                late_slices=index in late_slices,
             )
             if hw.window is not None
             else MVTU(
@@ -144,6 +161,7 @@ class Accelerator(wiring.Component):
                 consumer_hold=hold,
                 read_register=read_register,
                 bank_words=bank_words,
+                late_slices=index in late_slices,
             )
             for index, (hw, hold) in enumerate(zip(self.layers, [*holds, 0], strict=True))
         ]
@@ -241,7 +259,7 @@ class Accelerator(wiring.Component):
                 m.submodules[f"convert{index}"] = conv
                 wiring.connect(m, upstream, conv.i)
                 upstream = conv.o
-            m.submodules[f"layer{index}"] = stage
+            m.submodules[f"{LAYER}{index}"] = stage
             wiring.connect(m, upstream, stage.i)
             upstream = stage.o
         m.submodules.argmax = self.argmax

@@ -13,6 +13,14 @@ is one signed compare (a carry chain) and a 2:1 mux, not the whole tree::
                -> level 2 ... level L (L = ceil(log2(classes)))         [1 each]
                -> o (class in the low bits, then the scores, if kept)
 
+With ``split`` (a fast clock's) each level takes two stages: the pairs' compares into a
+register beside the pairs, then the choice, so the longest path is the carry chain
+alone. CNV-w1a1 built at 115 MHz on the ECP5 had a level's compare and choice (the
+flip-flops' route, a carry chain, two LUTs) as its worst path, 8.4 ns::
+
+    i -> level 1: pairs compared, compare bits and pairs registered    [1]
+               -> winners chosen, registered                           [1]  ... per level
+
 Every node keeps its lower-index input unless the higher one is strictly greater. The
 stages move together: the whole pipeline advances whenever its last stage is empty or
 being read, so it takes one frame per cycle and never drops one under backpressure. The
@@ -33,12 +41,13 @@ def argmax_for(
 ) -> Argmax | SerialArgmax:
     """The cheapest argmax that takes a frame every ``interval`` cycles.
 
-    ``serial=False``: the tree whatever the interval, for a fast clock (the ECP5's
-    125 MHz): the serial one's compare feeds the enables of its best-so-far registers
-    through a wide multiplexer, SFC 128x27's worst path at 8.4 ns.
+    ``serial=False``: the tree whatever the interval, with its levels split, for a fast
+    clock (the ECP5's 125 MHz): the serial one's compare feeds the enables of its
+    best-so-far registers through a wide multiplexer, SFC 128x27's worst path at 8.4 ns.
     """
-    kind = SerialArgmax if serial and serial_keeps_up(classes, interval) else Argmax
-    return kind(classes, score_width, with_scores=with_scores)
+    if serial and serial_keeps_up(classes, interval):
+        return SerialArgmax(classes, score_width, with_scores=with_scores)
+    return Argmax(classes, score_width, with_scores=with_scores, split=not serial)
 
 
 def serial_keeps_up(classes: int, interval: int) -> bool:
@@ -54,7 +63,9 @@ def argmax_levels(classes: int) -> int:
 class Argmax(wiring.Component):
     """Scores vector in; ``class`` (low bits) and, with ``with_scores``, the scores out."""
 
-    def __init__(self, classes: int, score_width: int, *, with_scores: bool = True) -> None:
+    def __init__(
+        self, classes: int, score_width: int, *, with_scores: bool = True, split: bool = False
+    ) -> None:
         if classes < 1 or score_width < 1:
             refuse(
                 self,
@@ -62,7 +73,7 @@ class Argmax(wiring.Component):
             )
         self.classes, self.score_width = classes, score_width
         self.index_width = max(1, (classes - 1).bit_length())
-        self.with_scores = with_scores
+        self.with_scores, self.split = with_scores, split
         out = self.index_width + (classes * score_width if with_scores else 0)
         super().__init__(
             {"i": In(stream.Signature(classes * score_width)), "o": Out(stream.Signature(out))}
@@ -71,7 +82,7 @@ class Argmax(wiring.Component):
     @property
     def latency(self) -> int:
         """Clock edges from taking a scores vector to its result on ``o``."""
-        return max(1, argmax_levels(self.classes))
+        return max(1, argmax_levels(self.classes) * (2 if self.split else 1))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -85,35 +96,48 @@ class Argmax(wiring.Component):
         ]
         valid: Value = self.i.valid
         scores: Value = self.i.payload
-        for stage in range(self.latency):
-            merged = [
-                self._pick(m, a, b) for a, b in zip(level[::2], level[1::2], strict=False)
-            ] + ([level[-1]] if len(level) % 2 else [])
-            level = []
-            for n, (idx, val) in enumerate(merged):
-                idx_r = Signal(self.index_width, name=f"s{stage}_idx{n}")
-                val_r = Signal(signed(sw), name=f"s{stage}_val{n}")
-                with m.If(advance):
-                    m.d.sync += [idx_r.eq(idx), val_r.eq(val)]
-                level.append((idx_r, val_r))
-            valid_r = Signal(name=f"s{stage}_valid")
+
+        def register(value: Value, name: str) -> Signal:
+            reg = Signal.like(value, name=name)
             with m.If(advance):
-                m.d.sync += valid_r.eq(valid)
-            valid = valid_r
+                m.d.sync += reg.eq(value)
+            return reg
+
+        takes: list[Signal] = []
+        for stage in range(self.latency):
+            pairs = list(zip(level[::2], level[1::2], strict=False))
+            if self.split and stage % 2 == 0:
+                # compare: each pair's compare bit, beside the nodes registered as they are
+                takes = [
+                    register(b[1] > a[1], f"s{stage}_take{n}") for n, (a, b) in enumerate(pairs)
+                ]
+                level = [
+                    (
+                        idx if isinstance(idx, Const) else register(idx, f"s{stage}_idx{n}"),
+                        register(val, f"s{stage}_val{n}"),
+                    )
+                    for n, (idx, val) in enumerate(level)
+                ]
+            else:
+                # choose (the pairs compared a stage ago, with ``split``)
+                merged = [
+                    self._pick(a, b, takes[n] if self.split else b[1] > a[1])
+                    for n, (a, b) in enumerate(pairs)
+                ] + ([level[-1]] if len(level) % 2 else [])
+                level = [
+                    (register(idx, f"s{stage}_idx{n}"), register(val, f"s{stage}_val{n}"))
+                    for n, (idx, val) in enumerate(merged)
+                ]
+            valid = register(valid, f"s{stage}_valid")
             if self.with_scores:
-                scores_r = Signal(len(self.i.payload), name=f"s{stage}_scores")
-                with m.If(advance):
-                    m.d.sync += scores_r.eq(scores)
-                scores = scores_r
+                scores = register(scores, f"s{stage}_scores")
         result = Cat(level[0][0], scores) if self.with_scores else level[0][0]
         m.d.comb += [self.o.payload.eq(result), self.o.valid.eq(valid)]
         return m
 
-    def _pick(
-        self, m: Module, a: tuple[Value, Value], b: tuple[Value, Value]
-    ) -> tuple[Value, Value]:
-        """The winner of two (index, score) nodes: ``b`` only when strictly greater."""
-        take_b = b[1] > a[1]
+    @staticmethod
+    def _pick(a: tuple[Value, Value], b: tuple[Value, Value], take_b: Value) -> tuple[Value, Value]:
+        """The winner of two (index, score) nodes: ``b`` when ``take_b`` (strictly greater)."""
         return Mux(take_b, b[0], a[0]), Mux(take_b, b[1], a[1])
 
 

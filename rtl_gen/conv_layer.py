@@ -74,11 +74,13 @@ class ConvLayer(wiring.Component):
         interval: int | None = None,
         contents: bool = True,
         read_register: bool = False,
+        late_slices: bool = False,
         bank_words: int | None = None,
     ) -> None:
         """``interval``: the network's cycles per frame (default: this layer's own);
-        ``contents``, ``read_register``, ``bank_words``: the MVTU's (False: empty ROMs, for
-        resource estimates; a register after its memories' reads; its weight banks)."""
+        ``contents``, ``read_register``, ``late_slices``, ``bank_words``: the MVTU's (False:
+        empty ROMs, for resource estimates; a register after its memories' reads; its
+        weight slices read late; its weight banks)."""
         if hw.window is None or hw.is_output:
             refuse(self, f"layer {hw.name!r}: ConvLayer needs a hidden layer with a window")
         self.hw, self.read_register = hw, read_register
@@ -108,6 +110,7 @@ class ConvLayer(wiring.Component):
             contents=contents,
             read_register=read_register,
             bank_words=bank_words,
+            late_slices=late_slices,
         )
         self.pool = (
             BinaryPool(hw.pool, hw.pool_and, read_register=read_register)

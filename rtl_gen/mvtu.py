@@ -43,8 +43,9 @@ was the clear's 4.7 ns route to 128 PEs.
 [1]*****: with read registers, a ROM deeper than one ECP5 block is banks one block deep,
 each read registered before the bank multiplexer (past 8 banks, in two levels); a wide
 ROM in logic is sliced by input copy, each slice read at a copy of the address
-(``weight_rom.py``); a ROM of two words (``wired_slices``) at copies two cycles late, and
-its word is then not registered again: the same latency, one flip-flop a lane.
+(``weight_rom.py``); slices read late (``slices_read_late``: a ROM of two words, or
+slices a board leaves in logic) at copies two cycles late, and their word is then not
+registered again: the same latency, one flip-flop a lane.
 
 A frame is issued only when the output FIFO is sure to have room for it (a credit
 counter of frames in flight), so the pipeline never stalls mid-frame; frames issue back
@@ -94,6 +95,10 @@ class MVTU(wiring.Component):
 
     ``contents=False`` leaves the weight and threshold ROMs empty (same shapes): a design
     for resource estimates, which elaborates in a fraction of the time.
+
+    ``late_slices``: a sliced weight ROM is read at addresses two cycles late (``weight_rom.py``)
+    even when deeper than ``WIRED_ROM_WORDS``; the build asks for it where the board's
+    memory plan leaves the slices in logic (``memories.late_slice_layers``).
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class MVTU(wiring.Component):
         consumer_hold: int = 0,
         read_register: bool = False,
         bank_words: int | None = None,
+        late_slices: bool = False,
     ) -> None:
         problem = None
         if hw.neurons % hw.pe or hw.simd > hw.fan_in:
@@ -126,6 +132,7 @@ class MVTU(wiring.Component):
         self.read_register = read_register
         self.bank_words = bank_words
         self.contents = contents
+        self.late_slices = late_slices
         if hw.is_output:
             lo, hi = hw.score_range
             self.score_shape = signed(signed_width(lo, hi))
@@ -213,11 +220,12 @@ class MVTU(wiring.Component):
         return self.input_copies
 
     @property
-    def wired_slices(self) -> bool:
-        """Are the weight ROM's slices wires of their address (at most ``WIRED_ROM_WORDS``
-        words, ``memories``)? They are then read at address copies two cycles late, and
-        the read register beside the PEs is a slice's only one (``weight_rom.py``)."""
-        return self.weight_slices > 1 and self.hw.nf * self.hw.sf <= WIRED_ROM_WORDS
+    def slices_read_late(self) -> bool:
+        """Are the weight ROM's slices read at address copies two cycles late, so that the
+        read register beside the PEs is a slice's only one (``weight_rom.py``)? Asked for
+        (``late_slices``), or wires of their address (at most ``WIRED_ROM_WORDS`` words)."""
+        wired = self.hw.nf * self.hw.sf <= WIRED_ROM_WORDS
+        return self.weight_slices > 1 and (self.late_slices or wired)
 
     @property
     def input_copies(self) -> int:
@@ -314,17 +322,17 @@ class MVTU(wiring.Component):
         have_credit = Mux(started, credits > 1, credits != 0)  # credits - started > 0
         start = (~busy | last_word) & next_full & have_credit
         m.d.sync += [busy.eq(start | (busy & ~at_last)), started.eq(start)]
-        # the weight ROM's slices are read at copies of the address, loaded alike; wired
-        # slices at copies two cycles late, in place of the two registers a whole word
+        # the weight ROM's slices are read at copies of the address, loaded alike; slices
+        # read late at copies two cycles late, in place of the two registers a whole word
         # takes to its PEs (``w_word``, ``w_copy``, a flip-flop per lane each)
         copies = self.weight_slices if self.weight_slices > 1 else 0
-        wired = self.wired_slices
+        late = self.slices_read_late
         addr_copies = [Signal.like(rom_addr, name=f"{ADDRESS_COPY}{c}") for c in range(copies)]
-        if wired:
-            late = delay(m, rom_addr, 1, "rom_addr_late", reset_less=True)
-            m.d.sync += [a.eq(late) for a in addr_copies]
+        if late:
+            late_addr = delay(m, rom_addr, 1, "rom_addr_late", reset_less=True)
+            m.d.sync += [a.eq(late_addr) for a in addr_copies]
         with m.If(busy):
-            if not wired:
+            if not late:
                 m.d.sync += [a.eq(Mux(at_last, 0, rom_addr + 1)) for a in addr_copies]
             m.d.sync += [
                 rom_addr.eq(Mux(at_last, 0, rom_addr + 1)),
@@ -360,6 +368,7 @@ class MVTU(wiring.Component):
             bank_depth=self.weight_bank_depth,
             banks=self.weight_banks,
             slice_bits=FANOUT_PES * simd,
+            late=late,
         )
         # side band, registered like the synchronous memory reads
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -375,7 +384,7 @@ class MVTU(wiring.Component):
             # (with banks, the word comes from the register after the bank multiplexer)
             x_stages = 1 + bank_stages(self.weight_banks)
             x_word = delay(m, x_word, x_stages, "x_word", reset_less=True)
-            if not wired:
+            if not late:
                 w_word = delay(m, w_word, 1, "w_word", reset_less=True)
         x_words = [x_word] * pe
         if self.input_copies > 1:
@@ -384,7 +393,7 @@ class MVTU(wiring.Component):
                 for c in range(self.input_copies)
             ]
             x_words = [copies[p // FANOUT_PES] for p in range(pe)]
-            if not wired:
+            if not late:
                 w_word = delay(m, w_word, 1, "w_copy", reset_less=True)
         for stage in range(self.read_stages):
             v1, first1, last1 = (

@@ -4,7 +4,7 @@
     rom_addr -> bank b [1] -> w_bank{b} [1] -> bank multiplexer -> word   banks
                (past 8 banks: -> group multiplexer [1] -> multiplexer of the groups)
     address copy c -> slice c [1] -> its PEs' bits of the word          slices
-    rom_addr [1] -> address copy c [1] -> slice c [1] -> its PEs' bits    wired slices
+    rom_addr [1] -> address copy c [1] -> slice c [1] -> its PEs' bits    slices read late
 
 Banks (ECP5, a ROM deeper than one DP16KD at its width): Yosys stacks a deep ROM's blocks
 by depth and chooses among their unregistered reads with a multiplexer: CNV-w1a1's layer
@@ -21,12 +21,14 @@ them across the die: CNV-w1a1's layer 1 (1,536 bits x 24 words) had 3.0 ns of ro
 it and three LUT levels, 9.9 ns, the worst path at 125 MHz. Each group of PEs that shares
 an input copy has its slice of the ROM, read at its own copy of the address
 (``ADDRESS_COPY``, kept apart by the build like the input copies); no cycle added.
-A ROM of two words is wires of its address (each bit a constant, the address or its
-inverse): its copies take the address two cycles late, in place of the two registers a
-word read from a block takes to its PEs (``w_word``, ``w_copy`` in ``mvtu.py``), so a
-slice's read register, beside its PEs, is its only flip-flop a lane where a word had
-three, and the build never forces it into a block (``memories.WIRED_ROM_WORDS``): digits
-1-bit at 2 cycles a frame needed 84 blocks fewer and 6,000 flip-flops fewer.
+Slices read late (``MVTU.late_slices``): the copies take the address two cycles late, in
+place of the two registers a word read from a block takes to its PEs (``w_word``,
+``w_copy`` in ``mvtu.py``), so a slice's read register, beside its PEs, is its only
+flip-flop a lane where a word had three. Named ``memories.LATE_SLICE``, the build never
+forces them into a block. A ROM of two words (wires of its address: each bit a constant,
+the address or its inverse) is always read so: digits 1-bit at 2 cycles a frame needed
+84 blocks fewer and 6,000 flip-flops fewer. A deeper one where the board's memory plan
+leaves the slices in logic anyway: CNV-w1a1 folded for 10,000 frames/s.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Module, Signal, Value, unsigned
 from amaranth.lib import memory
 
-from bnnhw.boards.memories import WEIGHT_SLICE
+from bnnhw.boards.memories import LATE_SLICE, WEIGHT_SLICE
 from bnnhw.rtl_gen.adder_tree import delay
 
 # the address copies' registers are named after this, for a synthesis script to keep apart
@@ -52,20 +54,22 @@ def read_weights(
     bank_depth: int,
     banks: int,
     slice_bits: int,
+    late: bool = False,
 ) -> Value:
     """The word at the address, a cycle later (and ``bank_stages`` more with banks).
 
     ``words``: the ROM's contents (empty: left blank); ``shape``: its (width, depth);
     ``addrs``: the address, or one copy per slice of ``slice_bits`` bits (the last one
-    may be narrower); ``bank_depth``: a power of two, with ``banks`` > 1.
+    may be narrower); ``bank_depth``: a power of two, with ``banks`` > 1; ``late``: the
+    slices are read at addresses two cycles late (named for the build to keep in logic).
     """
     width, depth = shape
     if len(addrs) > 1:
-        parts = []
+        parts, name = [], LATE_SLICE if late else WEIGHT_SLICE
         for c, addr in enumerate(addrs):
             first, bits = c * slice_bits, min(slice_bits, width - c * slice_bits)
             part = [(w >> first) & ((1 << bits) - 1) for w in words]
-            parts.append(_rom(m, f"{WEIGHT_SLICE}{c}", part, (bits, depth), addr))
+            parts.append(_rom(m, f"{name}{c}", part, (bits, depth), addr))
         return Cat(*parts)
     if banks == 1:
         return _rom(m, "weights", words, shape, addrs[0])

@@ -168,17 +168,44 @@ def test_shallow_threshold_roms_stay_beside_their_comparators_on_the_ecp5():
     assert sorted(m.name for m in ice40.forced) == ["thresholds", "weights"]
 
 
-def test_wired_weight_rom_slices_stay_in_ecp5_logic():
-    """A weight ROM slice of two words is wires of its address, read into its only register
-    before the PEs: on the ECP5 none is forced into a block (digits 1-bit at 2 cycles had
-    21 of its 26 forced), while a deeper slice (a LUT a bit: CNV-w1a1's layer 1,
-    192 x 24 bits) is, as other ROMs are."""
+def test_weight_rom_slices_read_late_stay_in_logic():
+    """A weight ROM slice read late (``weights_late``: a two-word one, wires of its address,
+    or one the board left in logic) reaches its PEs through its read register alone: none
+    is forced into a block, on either family (digits 1-bit at 2 cycles had 21 of its 26
+    forced), while a slice read as a block is (a LUT a bit: CNV-w1a1's layer 1,
+    192 x 24 bits), as other ROMs are."""
     layer0, layer1 = "top.accelerator.layer0", "top.accelerator.layer1.mvtu"
-    wired = [Mem(layer0, f"weights_slice{c}", 256, 2, rom=True) for c in range(8)]
+    late = [Mem(layer0, f"weights_late{c}", 256, 2, rom=True) for c in range(8)]
     deeper = Mem(layer1, "weights_slice0", 192, 24, rom=True)
-    ecp5 = plan_memories([*wired, deeper], "ecp5", available=208)
+    ecp5 = plan_memories([*late, deeper], "ecp5", available=208)
     assert [m.path for m in ecp5.forced] == ["top.accelerator.layer1.mvtu.weights_slice0"]
     assert ecp5.logic_rom_bits == 8 * 256 * 2
+    ice40 = plan_memories([Mem(layer0, "weights_late0", 16, 256, rom=True)], "ice40", 30)
+    assert ice40.forced == []
+
+
+@pytest.mark.parametrize(("ram_blocks", "late"), [(208, []), (100, [2]), (80, [2])])
+def test_a_layer_reads_its_slices_late_where_the_plan_leaves_them_all_in_logic(ram_blocks, late):
+    """Digits 8-bit at 1024 lanes with read registers (16x64 x3 5x32): layers 0-2 slice
+    their weight ROMs in two (512 bits x 4 words, 15 DP16KD each). Its input buffers take
+    20 blocks when forced, the link's store 2 by itself, so of 85 usable blocks (an ECP5
+    of 100, ``BLOCK_BUDGET``) four slices fit (82): layers 0 and 1 go to blocks and layer
+    2 is read late. Of 68 (80 blocks) three fit: layer 1 keeps one slice in a block, so it
+    is read as a block too. With the ULX3S-85F's 208 every slice is in a block."""
+    from dataclasses import replace
+
+    import bnnhw
+    from bnnhw.boards.late_slices import late_slice_layers
+    from bnnhw.passes.folding import fold_auto
+    from bnnhw.rtl_gen import Accelerator
+
+    net = fold_auto(bnnhw.load(ROOT / "models" / "digits_w1a1_in8_classic.onnx"), 1024)
+    board = replace(get_board("ulx3s-85f"), ram_blocks=ram_blocks)
+
+    def empty() -> Accelerator:
+        return Accelerator(net, contents=False, read_register=True)
+
+    assert late_slice_layers(net, empty, board) == late
 
 
 def test_forcing_stops_at_the_usable_blocks_but_yosys_may_fill_the_rest():

@@ -1,14 +1,18 @@
 """Both argmax units: np.argmax's answer for any class count, at their stated rates."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from bnnhw.port_format import pack_fields, unpack_fields
-from bnnhw.rtl_gen.argmax import Argmax, SerialArgmax, serial_keeps_up
+from bnnhw.rtl_gen.argmax import Argmax, SerialArgmax, argmax_for, serial_keeps_up
 from bnnhw.sim.amaranth_streams import run_streams
 
+SplitArgmax = partial(Argmax, split=True)
 
-@pytest.mark.parametrize("kind", [Argmax, SerialArgmax])
+
+@pytest.mark.parametrize("kind", [Argmax, SplitArgmax, SerialArgmax])
 @pytest.mark.parametrize("classes", [1, 2, 3, 5, 10, 17])
 def test_argmax_matches_numpy_under_backpressure(kind, classes):
     rng = np.random.default_rng(classes)
@@ -28,6 +32,7 @@ def test_argmax_matches_numpy_under_backpressure(kind, classes):
     "kind, latency, interval",
     [
         (Argmax, 4, 1),  # levels 10 -> 5 -> 3 -> 2 -> 1, a register after each
+        (SplitArgmax, 8, 1),  # each level's compare, then its choice
         (SerialArgmax, 10, 11),  # load, 9 compares, result; next frame the cycle after
     ],
 )
@@ -45,3 +50,7 @@ def test_argmax_latency_and_rate_for_ten_classes(kind, latency, interval):
 
 def test_the_serial_argmax_is_chosen_when_it_keeps_up():
     assert serial_keeps_up(10, interval=11) and not serial_keeps_up(10, interval=10)
+    serial, tree = (argmax_for(10, 6, with_scores=False, interval=i) for i in (11, 10))
+    assert isinstance(serial, SerialArgmax) and not tree.split
+    fast = argmax_for(10, 6, with_scores=False, interval=11, serial=False)
+    assert type(fast) is Argmax and fast.split and fast.latency == 8

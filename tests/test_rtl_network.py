@@ -20,8 +20,10 @@ from conftest import ROOT
 from ir_networks import random_frames, random_network
 
 
-def _run(net, x, *, in_word=None, gap=0.0, seed=0, read_register=False, bank_words=None):
-    acc = Accelerator(net, in_word=in_word, read_register=read_register, bank_words=bank_words)
+def _run(net, x, *, in_word=None, gap=0.0, seed=0, read_register=False, bank_words=None, late=()):
+    acc = Accelerator(
+        net, in_word=in_word, read_register=read_register, bank_words=bank_words, late_slices=late
+    )
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=gap, out_gap=gap, seed=seed)
@@ -76,8 +78,10 @@ def test_latency_formula_for_each_register_spacing(register_every):
 
 
 @pytest.mark.parametrize("name", ["digits_w1a1_in1_classic", "digits_w1a1_in8_classic"])
-@pytest.mark.parametrize(("lanes", "later"), [(256, 4), (1024, 7), (2048, 7)])
-def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, later):
+@pytest.mark.parametrize(
+    ("lanes", "later", "late"), [(256, 4, ()), (1024, 7, ()), (1024, 7, (0, 1, 2)), (2048, 7, ())]
+)
+def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, later, late):
     """The ECP5 boards' register after every MVTU's memory reads: exact under stalls,
     and each layer's result one cycle later, as the latency formula says. At 1024 lanes
     (16x64 16x64 16x64 5x32) the three 16-PE layers copy their input word, one copy per
@@ -85,13 +89,15 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     weight ROMs (1,024 bits x 4 words, in logic) are sliced by copy, each slice read at
     its own address copy: no cycle more. At 2048 (32x64 x3 5x64) the slices are 512 bits
     x 2 words, wired: read at address copies two cycles late instead of registering the
-    word twice, no cycle more either."""
+    word twice, no cycle more either; and so at 1024 with the 4-word slices read late, as
+    a board whose blocks are full has them."""
     net = fold_auto(bnnhw.load(ROOT / "models" / f"{name}.onnx"), lanes)
     x = random_frames(np.random.default_rng(7), net.input, 6)
-    acc = Accelerator(net, read_register=True)
+    acc = Accelerator(net, read_register=True, late_slices=late)
     slices = {256: [1, 1, 1, 1], 1024: [2, 2, 2, 1], 2048: [4, 4, 4, 1]}[lanes]
     assert [stage.weight_slices for stage in acc.stages] == slices
-    assert [stage.wired_slices for stage in acc.stages] == [lanes == 2048] * 3 + [False]
+    read_late = lanes == 2048 or late != ()
+    assert [stage.slices_read_late for stage in acc.stages] == [read_late] * 3 + [False]
     fmt = acc.port_format
     words = [w for frame in fmt.pack_frames(golden.encode_inputs(net.input, x)) for w in frame]
     run = run_streams(acc, words, len(x), in_gap=0.3, out_gap=0.4, seed=7)
@@ -100,7 +106,7 @@ def test_read_register_costs_one_cycle_a_layer_and_stays_exact(name, lanes, late
     _assert_matches_golden(net, x, classes, np.array([r[1] for r in results]))
     first, argmax = {}, {}
     for registered in (False, True):
-        quiet = Accelerator(net, read_register=registered)
+        quiet = Accelerator(net, read_register=registered, late_slices=late)
         edge = run_streams(quiet, words[: fmt.frame_words], 1).out_cycles[0] - 1
         assert edge == quiet.latency_cycles
         first[registered], argmax[registered] = edge, quiet.argmax.latency
@@ -221,15 +227,17 @@ def networks_and_foldings(draw):
     gap=st.sampled_from([0.0, 0.3]),
     registered=st.booleans(),
     bank_words=st.sampled_from([None, 1, 2, 4]),
+    late=st.booleans(),
 )
-def test_random_networks_and_foldings_match_golden(case, gap, registered, bank_words):
+def test_random_networks_and_foldings_match_golden(case, gap, registered, bank_words, late):
     """Any network and folding, with or without the ECP5's read registers (and, past 8
-    PEs, the input word's copies; with small ``bank_words``, weight ROMs in banks):
-    golden's results under stalls."""
+    PEs, the input word's copies and weight ROM slices, read late or not; with small
+    ``bank_words``, weight ROMs in banks): golden's results under stalls."""
     net, seed = case
     x = random_frames(np.random.default_rng(seed + 1), net.input, 6)
+    layers = range(len(net.layers)) if late else ()
     _, _, classes, scores = _run(
-        net, x, gap=gap, seed=seed, read_register=registered, bank_words=bank_words
+        net, x, gap=gap, seed=seed, read_register=registered, bank_words=bank_words, late=layers
     )
     _assert_matches_golden(net, x, classes, scores)
 

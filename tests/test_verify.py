@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bnnhw import golden
-from bnnhw.build import compile_model, load_build
+from bnnhw.build import compile_model, load_build, step_verilog
 from bnnhw.cli.main import main
 from bnnhw.rtl_gen import to_verilog
 from bnnhw.sim import runner
@@ -220,7 +220,8 @@ def test_read_register_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
     """A build for the ULX3S registers every MVTU's memory reads (an ECP5 block RAM's
     read is slow without its output register), and its layers of 16 PEs (16x64 16x64
     16x64 5x32) copy their input word, one copy per 8 PEs: the Verilog it writes still
-    matches golden bit for bit under random backpressure, 4 + 3 cycles later. Their
+    matches golden bit for bit under random backpressure, 4 + 3 cycles later, and 4 more
+    for its argmax tree's 4 levels, each compared a cycle before it chooses. Their
     weight ROMs (1,024 bits x 4 words, in logic) are sliced by copy, each slice read at
     its own copy of the address."""
     build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=1024, board="ulx3s-85f")
@@ -228,7 +229,8 @@ def test_read_register_of_an_ecp5_build_on_both_simulators(tmp_path, simulator):
     assert build.read_register and not plain.read_register
     assert [layer["pe"] for layer in build.report["layers"]] == [16, 16, 16, 5]
     assert [stage.weight_slices for stage in build.accelerator().stages] == [2, 2, 2, 1]
-    assert build.report["latency_cycles"] == plain.report["latency_cycles"] + 4 + 3
+    assert build.late_slices == []  # the ULX3S has blocks for them
+    assert build.report["latency_cycles"] == plain.report["latency_cycles"] + 4 + 3 + 4
     vectors = make_vectors(build, frames=30, seed=4)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=4)
     _check(result, 30)
@@ -242,9 +244,29 @@ def test_wired_weight_rom_slices_of_an_ecp5_build_on_both_simulators(tmp_path, s
     the Verilog still matches golden bit for bit under random backpressure."""
     build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=2048, board="ulx3s-85f")
     stages = build.accelerator().stages
-    assert [stage.wired_slices for stage in stages] == [True, True, True, False]
+    assert [stage.slices_read_late for stage in stages] == [True, True, True, False]
     vectors = make_vectors(build, frames=30, seed=5)
     result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=5)
+    _check(result, 30)
+
+
+@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
+def test_weight_rom_slices_read_late_on_both_simulators(tmp_path, simulator):
+    """Digits 8-bit at 1024 lanes for the ULX3S (16x64 x3 5x32) with its 4-word weight ROM
+    slices read late, as a build reads them where the board's blocks are full
+    (``boards/late_slices.py``): address copies two cycles late, no register after the
+    read. The same latency, and the Verilog matches golden bit for bit under random
+    backpressure."""
+    build = compile_model(MODELS["in8"], tmp_path / "b", max_lanes=1024, board="ulx3s-85f")
+    latency = build.report["latency_cycles"]
+    build.late_slices = [0, 1, 2]
+    step_verilog(build)
+    stages = build.accelerator().stages
+    assert [stage.slices_read_late for stage in stages] == [True, True, True, False]
+    assert [layer["weight_rom"]["depth"] for layer in build.report["layers"][:3]] == [4] * 3
+    assert build.report["latency_cycles"] == latency
+    vectors = make_vectors(build, frames=30, seed=8)
+    result = runner.simulate(build, vectors, simulator=simulator, in_gap=0.3, out_gap=0.4, seed=8)
     _check(result, 30)
 
 
